@@ -22,7 +22,7 @@ from typing import Any, List, Literal, Optional, Union
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 from lrsched_pl.compose import Sequence, Warmup
-from lrsched_pl.errors import ConfigValueError, UnknownKeyError, check_float
+from lrsched_pl.errors import ConfigValueError, UnknownKeyError, check_choice, check_float
 from lrsched_pl.plateau import ReducePlateau
 from lrsched_pl.schedules import (
     Constant,
@@ -262,12 +262,16 @@ def schedule_callback(schedule: Node, plateau: Node | None = None) -> Any:
     return ScheduleCallback(sched, interval=interval, plateau=plateau_)
 
 
+OBJECTIVE_DIRECTIONS = ("minimize", "maximize")  # objective_direction: which value of `objective` is best
+
+
 def validate(cfg: DictConfig) -> None:
     """Checks the whole run config before anything heavy is imported.
 
     Raises:
         ConfigValueError: Naming the first offending key and what it allows.
     """
+    check_choice("objective_direction", cfg.get("objective_direction", "minimize"), OBJECTIVE_DIRECTIONS)
     sched, _, plateau = build_parts(cfg.schedule, cfg.get("plateau"))
     lr = cfg.optimizer.get("lr")
     check_float("optimizer.lr", lr, low=0.0, low_open=True)

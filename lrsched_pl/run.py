@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
+import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -11,15 +13,24 @@ from omegaconf import DictConfig
 
 from lrsched_pl.config import describe
 from lrsched_pl.errors import ConfigValueError
-from lrsched_pl.hparams import log_hparams
+from lrsched_pl.hparams import log_hparams, log_layout
+
+# Lightning 2.6 with torch >= 2.10 warns about torch's pytree API on every fit; nothing a user can act on.
+warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
 
 
-def train(cfg: DictConfig) -> float | None:
+def train(cfg: DictConfig, sweep: bool = False) -> float | None:
     """Fits ``cfg.model`` on ``cfg.data`` with the configured trainer, logger and callbacks.
+
+    Args:
+        cfg: The validated run config.
+        sweep: A job of a Hydra multirun: no progress bar, model summary or Lightning info lines unless the
+            config asks for them, so a sweep prints one line per job (:class:`lrsched_pl.sweep.SweepSummary`).
 
     Returns:
         The final value of ``cfg.objective`` (e.g. ``val/loss``), or ``None`` if it was never logged.
     """
+    quiet = _quiet(cfg, sweep)
     output_dir = Path(cfg.output_dir)
     existing = set(output_dir.iterdir()) if output_dir.is_dir() else set()
     pl.seed_everything(cfg.seed, workers=True)
@@ -28,9 +39,10 @@ def train(cfg: DictConfig) -> float | None:
     model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), _convert_="all")
     callbacks = [instantiate(node) for node in cfg.callbacks.values() if node is not None]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks)
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, **quiet)
     if logger:
         log_hparams(logger, describe(cfg), metrics=["val/loss", "val/acc"])
+        log_layout(logger)
     try:
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     except ConfigValueError:  # refused when training starts (a length the run cannot hold): before any step
@@ -39,6 +51,24 @@ def train(cfg: DictConfig) -> float | None:
         raise
     value = trainer.callback_metrics.get(cfg.objective)
     return None if value is None else float(value)
+
+
+def _quiet(cfg: DictConfig, sweep: bool) -> dict[str, bool]:
+    """Trainer arguments that keep a sweep's jobs silent: the ones the config leaves at ``null`` (Lightning's default).
+
+    A single run keeps Lightning's rich progress bar and model summary. Lightning's log lines go through Hydra's
+    handlers only (console and the job's ``.log`` file), once.
+    """
+    root = logging.getLogger()
+    if root.hasHandlers():  # Hydra's console and file handlers: `lightning` adds its own, so each line came twice
+        for handler in list(logging.getLogger("lightning").handlers):
+            logging.getLogger("lightning").removeHandler(handler)
+    if not sweep:
+        return {}
+    for name in ("lightning.pytorch", "lightning.fabric"):  # "GPU available", "Seed set", "`Trainer.fit` stopped"
+        logging.getLogger(name).setLevel(logging.WARNING)
+    keys = ("enable_progress_bar", "enable_model_summary")
+    return {key: False for key in keys if cfg.trainer.get(key) is None}
 
 
 def _remove_new_entries(directory: Path, existing: set[Path]) -> None:

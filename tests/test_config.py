@@ -20,13 +20,30 @@ from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.plateau import ReducePlateau
 
 SCHEDULE_FILES = sorted(p.stem for p in (ROOT / "conf" / "schedule").glob("*.yaml"))
+# Presets: files that set another option's keys (their `name` is that option's), e.g. time_based_epoch.
+PRESETS = {"time_based_epoch": "time_based"}
 
 
 def test_every_option_has_a_config_file_and_back() -> None:
-    assert SCHEDULE_FILES == sorted(OPTIONS)
+    assert sorted(set(SCHEDULE_FILES) - set(PRESETS)) == sorted(OPTIONS)
 
 
-@pytest.mark.parametrize("option", SCHEDULE_FILES)
+@pytest.mark.parametrize(("preset", "option"), sorted(PRESETS.items()))
+def test_presets_are_their_option_with_other_values(compose, preset: str, option: str) -> None:
+    cfg = compose(f"schedule={preset}")
+    validate(cfg)
+    assert cfg.schedule.name == option
+    assert type(build_schedule(cfg.schedule)[0]) is OPTIONS[option].cls
+
+
+def test_time_based_epoch_is_keras_per_epoch_decay(compose) -> None:
+    """lr0 / (1 + decay * epoch), the LR changing at epoch boundaries only."""
+    schedule, interval, _ = build_schedule(compose("schedule=time_based_epoch").schedule)
+    assert interval == "epoch"
+    assert [schedule(epoch, 0.1) for epoch in range(4)] == pytest.approx([0.1 / (1 + 0.25 * e) for e in range(4)])
+
+
+@pytest.mark.parametrize("option", sorted(OPTIONS))
 def test_every_schedule_option_composes_and_builds(compose, option: str) -> None:
     cfg = compose(f"schedule={option}")
     validate(cfg)
@@ -40,7 +57,7 @@ def test_every_schedule_option_composes_and_builds(compose, option: str) -> None
         assert type(schedule) is OPTIONS[option].cls and plateau is None
 
 
-@pytest.mark.parametrize("option", SCHEDULE_FILES)
+@pytest.mark.parametrize("option", sorted(OPTIONS))
 def test_yaml_values_equal_the_class_defaults(compose, option: str) -> None:
     """The commented YAML shows the real defaults: building from it equals the class with no arguments."""
     schedule, _, plateau = build_schedule(compose(f"schedule={option}").schedule)

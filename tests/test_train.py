@@ -120,7 +120,7 @@ def test_multirun_sweep_writes_one_named_tensorboard_run_per_job(tmp_path: Path)
     ]  # fmt: skip
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    runs = sorted(p.name for p in sweep.iterdir() if p.is_dir())
+    runs = sorted(p.name for p in sweep.iterdir() if list(p.glob("events.out.tfevents.*")))  # not report/
     assert runs == ["schedule=constant", "schedule=cosine", "schedule=step", "schedule=time_based"]
     curves = {run: [v for _, v in read_scalars(sweep / run, "lr-SGD")] for run in runs}
     assert all(len(c) == 6 for c in curves.values())

@@ -1,0 +1,100 @@
+"""Where a run's processes come from, checked before a sweep launches: Hydra's launchers vs Lightning's DDP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from lrsched_pl.errors import ConfigValueError
+
+# Strategies that start their processes from inside the job (a fork or a spawn) rather than by re-running this
+# script; the start methods of `_target_` strategies (DDPStrategy(start_method=...)) that do the same.
+_IN_JOB_STRATEGIES = ("spawn", "fork", "notebook")
+_IN_JOB_START_METHODS = ("spawn", "fork", "forkserver")
+
+
+def _processes(trainer: DictConfig) -> int | None:
+    """How many processes the Trainer starts (devices x nodes), or ``None`` when it depends on the machine."""
+    devices, nodes = trainer.get("devices", "auto"), trainer.get("num_nodes", 1)
+    if isinstance(devices, str) and devices.strip().lstrip("-").isdigit():
+        devices = int(devices)
+    if devices in ("auto", -1):
+        if str(trainer.get("accelerator", "auto")) in ("cpu", "mps"):
+            devices = 1  # Lightning's CPU and MPS accelerators count one device for "auto"
+        else:
+            return None
+    if isinstance(devices, str):  # "0,1": device ids
+        devices = len([d for d in devices.split(",") if d.strip()])
+    elif not isinstance(devices, int):  # a list of device ids
+        devices = len(devices)
+    return devices * int(nodes)
+
+
+def check_launch(cfg: DictConfig, multirun: bool, launcher: DictConfig | None = None) -> None:
+    """Refuses a Hydra multirun whose jobs would start their DDP ranks by re-running this script.
+
+    Lightning's ``ddp`` launcher (also what ``strategy: auto``, ``fsdp`` and ``deepspeed`` use on several devices)
+    starts every other rank as ``python train.py <the same arguments>``. Under ``-m`` each rank would then run the
+    whole sweep again, each job's ranks disagreeing on the job (hydra#2070, Lightning PR #18175). ``ddp_spawn``
+    starts the ranks from inside each job and is safe. So is ``hydra/launcher=submitit_slurm`` with one SLURM task
+    per device: SLURM starts the ranks of each job and Lightning's ``SLURMEnvironment`` joins them.
+
+    Args:
+        cfg: The job's config.
+        multirun: Whether Hydra runs this job as part of a sweep (``-m``).
+        launcher: The ``hydra.launcher`` node, if any.
+
+    Raises:
+        ConfigValueError: Naming ``trainer.strategy`` and the fix, for a multirun on more than one device or node
+            (or on all GPUs, ``devices: auto``) with any other strategy; naming ``hydra.launcher.tasks_per_node``
+            or ``hydra.launcher.nodes`` when a SLURM job's tasks do not match ``trainer.devices`` x
+            ``trainer.num_nodes``.
+    """
+    if not multirun:
+        return
+    if launcher is not None and str(launcher.get("_target_", "")).endswith("SlurmLauncher"):
+        _check_slurm_tasks(cfg.trainer, launcher)
+        return
+    strategy = cfg.trainer.get("strategy", "auto")
+    if isinstance(strategy, DictConfig):
+        if str(strategy.get("start_method", "popen")) in _IN_JOB_START_METHODS:
+            return
+        shown: Any = strategy.get("_target_", "?")
+    else:
+        if any(word in str(strategy) for word in _IN_JOB_STRATEGIES):
+            return
+        shown = strategy
+    processes = _processes(cfg.trainer)
+    if processes is None:
+        import torch  # only here: "auto" devices on a GPU machine means every GPU
+
+        processes = torch.cuda.device_count() * int(cfg.trainer.get("num_nodes", 1))
+    if processes <= 1:
+        return
+    raise ConfigValueError(
+        "trainer.strategy",
+        shown,
+        f"ddp_spawn (or ddp_fork) under a Hydra multirun (-m) on {processes} processes, where Lightning's "
+        f"`{shown}` launcher would start every other rank by running train.py again with the same arguments and "
+        "each rank would run the whole sweep (set `trainer.strategy=ddp_spawn`, or run the jobs one by one "
+        "without -m)",
+    )
+
+
+def _check_slurm_tasks(trainer: DictConfig, launcher: DictConfig) -> None:
+    """One SLURM task per device and one SLURM node per Lightning node: SLURM's tasks are the job's DDP ranks."""
+    devices = _processes(OmegaConf.merge(trainer, {"num_nodes": 1}))
+    if devices is None:
+        raise ConfigValueError(
+            "trainer.devices", trainer.get("devices"), "a number of devices per node under hydra/launcher=submitit_slurm, "
+            "equal to hydra.launcher.tasks_per_node (SLURM starts one task per device)",
+        )
+    for key, want, what in (("tasks_per_node", devices, "trainer.devices"), ("nodes", trainer.num_nodes, "trainer.num_nodes")):
+        if int(launcher.get(key, 1)) != int(want):
+            raise ConfigValueError(
+                f"hydra.launcher.{key}",
+                launcher.get(key),
+                f"{want}, equal to {what}: SLURM starts the job's DDP ranks, one task per device "
+                f"(set hydra.launcher.{key}={want}, and hydra.launcher.gpus_per_node to the devices per node)",
+            )
