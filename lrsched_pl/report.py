@@ -10,6 +10,8 @@ A sweep still running, or with failed jobs, is reported as far as it got, with w
 
 from __future__ import annotations
 
+import logging
+
 import argparse
 import csv
 import os
@@ -171,6 +173,7 @@ def load_run(job_dir: Path) -> Run:
 
     if not any(job_dir.glob("events.out.tfevents.*")):
         raise ValueError("no event file (failed before logging, or not started)")
+    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # "No path found after ..." for every run
     acc = EventAccumulator(str(job_dir), size_guidance={"scalars": 0})
     try:
         acc.Reload()  # skips a truncated last record by itself
@@ -433,6 +436,8 @@ def _plot_curves(report: Report, metric: str, colours: dict[str, Any], path: Pat
                         color=colour, alpha=0.18, lw=0)  # fmt: skip
     for base in bases:
         ax.axhline(min(next(r for r in rows if r.label == base).mean_curve(metric)[1]), color=colours[base], ls=":")
+    if metric.endswith("loss"):
+        ax.set_yscale("log")  # the first epochs' loss would flatten the part where schedules differ
     _save(fig, ax, path, len(rows))
 
 
