@@ -87,10 +87,13 @@ def _check_slurm_tasks(trainer: DictConfig, launcher: DictConfig) -> None:
     devices = _processes(OmegaConf.merge(trainer, {"num_nodes": 1}))
     if devices is None:
         raise ConfigValueError(
-            "trainer.devices", trainer.get("devices"), "a number of devices per node under hydra/launcher=submitit_slurm, "
-            "equal to hydra.launcher.tasks_per_node (SLURM starts one task per device)",
+            "trainer.devices",
+            trainer.get("devices"),
+            "a number of devices per node under hydra/launcher=submitit_slurm, equal to "
+            "hydra.launcher.tasks_per_node (SLURM starts one task per device)",
         )
-    for key, want, what in (("tasks_per_node", devices, "trainer.devices"), ("nodes", trainer.num_nodes, "trainer.num_nodes")):
+    pairs = (("tasks_per_node", devices, "trainer.devices"), ("nodes", trainer.num_nodes, "trainer.num_nodes"))
+    for key, want, what in pairs:
         if int(launcher.get(key, 1)) != int(want):
             raise ConfigValueError(
                 f"hydra.launcher.{key}",

@@ -10,10 +10,9 @@ A sweep still running, or with failed jobs, is reported as far as it got, with w
 
 from __future__ import annotations
 
-import logging
-
 import argparse
 import csv
+import logging
 import os
 import re
 import statistics

@@ -2,12 +2,15 @@
 
 Hydra calls :class:`SweepSummary` (listed under ``hydra.callbacks`` in ``conf/train.yaml``) around every job and
 once after a multirun. ``on_job_end`` runs where the job ran (a joblib worker, a SLURM node), so each job leaves its
-outcome in ``<job dir>/result.yaml`` and ``on_multirun_end``, on the machine that launched the sweep, reads them
-back from disk.
+outcome in ``<sweep dir>/results/<job number>.yaml`` (also a job refused before its first step, whose own dir
+train.py removed) and the summary, on the machine that launched the sweep, reads them back from disk. Hydra skips
+``on_multirun_end`` when a job failed (it re-raises the first failure once all jobs ran), so the summary is also
+registered to run at exit.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import os
@@ -25,7 +28,7 @@ from lrsched_pl.errors import ConfigValueError
 
 log = logging.getLogger(__name__)
 
-RESULT_FILE = "result.yaml"
+RESULTS_DIR = "results"
 BEST_FILE = "best_job.yaml"
 # Environment variables a non-zero rank of a multi-process job carries (Lightning's DDP children, SLURM tasks).
 _RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID")
@@ -36,7 +39,7 @@ def _rank_zero() -> bool:
 
 
 def _number(value: Any) -> float | None:
-    """``value`` as a float, or ``None`` for anything that is not a finite-or-nan number (a job's return value)."""
+    """A job's return value as a float (``nan`` included), or ``None`` when it returned no number."""
     try:
         return float(value)
     except (TypeError, ValueError):
@@ -44,19 +47,15 @@ def _number(value: Any) -> float | None:
 
 
 def read_results(sweep_dir: Path) -> list[dict[str, Any]]:
-    """Every ``result.yaml`` under ``sweep_dir`` (one per finished job), ordered by job number."""
-    results = []
-    for path in sorted(sweep_dir.rglob(RESULT_FILE)):
-        result = OmegaConf.to_container(OmegaConf.load(path))
-        if isinstance(result, dict):
-            result["dir"] = str(path.parent)
-            results.append(result)
-    return sorted(results, key=lambda r: r.get("num", 0))
+    """The results of a sweep's finished jobs (``<sweep dir>/results/*.yaml``), ordered by job number."""
+    results = [OmegaConf.to_container(OmegaConf.load(path)) for path in (sweep_dir / RESULTS_DIR).glob("*.yaml")]
+    return sorted((r for r in results if isinstance(r, dict)), key=lambda r: r.get("num", 0))
 
 
 def best_result(results: list[dict[str, Any]], direction: str) -> dict[str, Any] | None:
     """The completed job with the best finite objective value (``direction``: minimize or maximize)."""
-    scored = [r for r in results if r.get("status") == "completed" and math.isfinite(_number(r.get("value")) or math.nan)]
+    completed = [r for r in results if r.get("status") == "completed"]
+    scored = [r for r in completed if math.isfinite(_number(r.get("value")) or math.nan)]
     if not scored:
         return None
     pick = min if direction == "minimize" else max
@@ -73,6 +72,7 @@ class SweepSummary(Callback):
     def __init__(self, report: bool = True) -> None:
         self.report = report
         self._started = 0.0
+        self._summarized = False
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Checks the config without the swept values, and the launcher against the trainer, before any job starts.
@@ -89,6 +89,7 @@ class SweepSummary(Callback):
         except ConfigValueError as error:
             print(f"Error in the sweep's config, no job launched: {error}", file=sys.stderr)
             raise SystemExit(1) from None
+        atexit.register(self.on_multirun_end, config)  # Hydra skips on_multirun_end after a failed job
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         self._started = time.perf_counter()
@@ -109,17 +110,21 @@ class SweepSummary(Callback):
             "value": value,
             "seconds": round(seconds, 3),
             "error": repr(job_return._return_value) if failed else None,
+            "dir": str(config.hydra.runtime.output_dir),
+            "pid": os.getpid(),  # which process ran it (a joblib worker, a SLURM task)
         }
         log.info(_job_line(result))
-        output_dir = Path(config.hydra.runtime.output_dir)
-        refused = isinstance(job_return._return_value, ConfigValueError)  # train.py removed what it had written
-        if output_dir.is_dir() and not refused:
-            OmegaConf.save(OmegaConf.create(result), output_dir / RESULT_FILE)
+        results = Path(config.hydra.sweep.dir) / RESULTS_DIR
+        results.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(OmegaConf.create(result), results / f"{result['num']}.yaml")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Names the best job (``best_job.yaml`` with its whole config), writes the report, prints where things are."""
+        if self._summarized:
+            return
+        self._summarized = True
         sweep_dir = Path(config.hydra.sweep.dir)
-        results = read_results(sweep_dir) if sweep_dir.is_dir() else []
+        results = read_results(sweep_dir)
         failed = [r for r in results if r["status"] == "failed"]
         lines = [f"Sweep finished: {len(results)} jobs, {len(failed)} failed, in {sweep_dir}"]
         lines += [f"  failed: {_job_line(r)}" for r in failed]
@@ -164,4 +169,5 @@ def _report_lines(sweep_dir: Path) -> list[str]:
         report = write_report(sweep_dir, console=False)
     except Exception as error:  # noqa: BLE001 - the sweep is done; say why the report is missing, do not fail it
         return [f"Report: not written ({error!r}); try: python -m lrsched_pl.report {sweep_dir}"]
-    return [f"Report: {report.markdown} (table: {report.csv}; figures: {', '.join(p.name for p in report.figures)})"]
+    lines = [f"Report: {report.markdown} (table: {report.csv}; figures: {', '.join(p.name for p in report.figures)})"]
+    return lines + [f"  missing from the report: {entry}" for entry in report.missing]

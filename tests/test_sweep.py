@@ -89,7 +89,8 @@ def test_joblib_runs_the_jobs_in_worker_processes_with_the_same_layout(tmp_path:
     proc = run_train(
         "-m", "schedule=constant,exponential", "schedule.interval=step", *TINY, "hydra/launcher=joblib",
         "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
-        "hydra.job.config.override_dirname.exclude_keys=[schedule.interval,trainer.max_epochs,trainer.limit_train_batches]",
+        "hydra.job.config.override_dirname.exclude_keys="
+        "[schedule.interval,trainer.max_epochs,trainer.limit_train_batches]",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Joblib.Parallel(n_jobs=2" in proc.stdout
@@ -196,7 +197,8 @@ def test_the_slurm_launcher_needs_one_task_per_device() -> None:
 @pytest.mark.slow
 def test_a_slurm_sweep_whose_tasks_do_not_match_is_refused_before_submission(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
-    base = ["-m", "hydra/launcher=submitit_slurm", "trainer.devices=2", "trainer.strategy=ddp", f"hydra.sweep.dir={sweep}"]
+    base = ["-m", "hydra/launcher=submitit_slurm", "trainer.devices=2", "trainer.strategy=ddp"]
+    base.append(f"hydra.sweep.dir={sweep}")
     proc = run_train(*base)
     assert proc.returncode != 0 and "no job launched" in proc.stderr
     assert "`hydra.launcher.tasks_per_node` must be 2" in proc.stderr and not sweep.exists()
