@@ -107,8 +107,8 @@ rounds (interquartile range). Wall time of this benchmark: {time.perf_counter() 
 
 {table(["jobs", "basic (s)", "joblib, n_jobs=2 (s)", "speed-up", "bound from the costs below", "target ≥ 1.6"], rows)}
 
-**Target: joblib with 2 workers at least {TARGET}x faster than the basic launcher on a 6-job sweep:
-{verdict(all(verdicts))}** ({", ".join(f"{n}: {'met' if v else 'not met'}" for n, v in zip(LENGTHS, verdicts))}).
+Target: joblib with 2 workers at least {TARGET}x faster than the basic launcher on a 6-job sweep:
+{verdict(all(verdicts))} ({", ".join(f"{n}: {'met' if v else 'not met'}" for n, v in zip(LENGTHS, verdicts))}).
 
 ## Start-up cost
 

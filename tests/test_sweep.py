@@ -84,26 +84,6 @@ def test_a_single_run_shows_the_rich_progress_bar_and_each_log_line_once(tmp_pat
 
 
 @pytest.mark.slow
-def test_joblib_runs_the_jobs_in_worker_processes_with_the_same_layout(tmp_path: Path) -> None:
-    sweep = tmp_path / "sweep"
-    proc = run_train(
-        "-m", "schedule=constant,exponential", "schedule.interval=step", *TINY, "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
-        "hydra.job.config.override_dirname.exclude_keys="
-        "[schedule.interval,trainer.max_epochs,trainer.limit_train_batches]",
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "Joblib.Parallel(n_jobs=2" in proc.stdout
-    runs = job_dirs(sweep)
-    assert [p.name for p in runs] == ["schedule=constant", "schedule=exponential"]  # as with the basic launcher
-    pids = {int(next(p.glob("events.out.tfevents.*")).name.split(".")[-2]) for p in runs}
-    assert len(pids) == 2  # each job in its own worker process
-    lrs = [v for _, v in read_scalars(sweep / "schedule=exponential", "lr-SGD")]
-    assert len(lrs) == 6 and all(f32_equal(v, 0.1 * 0.9**k) for k, v in enumerate(lrs))
-    assert "Sweep finished: 2 jobs, 0 failed" in proc.stdout
-
-
-@pytest.mark.slow
 def test_submitit_local_runs_a_sweep(tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     proc = run_train(
@@ -171,6 +151,13 @@ def test_compare_schedules_runs_in_parallel_and_its_report_compares_the_schedule
                      f"hydra.sweep.dir={sweep}", timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert len(job_dirs(sweep)) == 21 and "Sweep finished: 21 jobs, 0 failed" in proc.stdout
+    assert "Joblib.Parallel(n_jobs=2" in proc.stdout
+    results = [yaml.safe_load(p.read_text()) for p in (sweep / "results").glob("*.yaml")]
+    assert len({r["pid"] for r in results}) == 2  # two worker processes ran the jobs
+    runs = sorted(p.name for p in job_dirs(sweep))  # the basic launcher's layout: dirs named after the overrides
+    assert runs[:3] == ["schedule=constant,seed=1", "schedule=constant,seed=2", "schedule=constant,seed=3"]
+    lrs = [v for _, v in read_scalars(sweep / "schedule=exponential,seed=2", "lr-SGD")]
+    assert len(lrs) == 6 and all(f32_equal(v, 0.1 * 0.9 ** (k // 3)) for k, v in enumerate(lrs))  # per epoch
     table = (sweep / "report" / "report.md").read_text()
     for schedule in ("constant", "step", "time_based", "time_based_epoch", "exponential", "cosine", "plateau"):
         assert f"schedule={schedule} " in table or f"schedule={schedule}|" in table.replace(" |", "|"), schedule
