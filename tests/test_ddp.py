@@ -117,7 +117,7 @@ def test_multirun_with_ddp_spawn_runs_each_job_once_on_two_processes(tmp_path: P
         timeout=400,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    jobs = sorted(p.name for p in sweep.iterdir() if p.is_dir() and p.name != "report")
+    jobs = sorted(p.name for p in sweep.iterdir() if (p / ".hydra").is_dir())  # not report/ or results/
     assert jobs == ["0", "1"] and (sweep / "multirun.yaml").is_file()  # no duplicated sweep, no extra job
     steps = 2 * STEPS_PER_EPOCH
     curves = {job: [v for _, v in read_scalars(sweep / job, "lr-SGD")] for job in ("0", "1")}
