@@ -56,19 +56,28 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
 def _quiet(cfg: DictConfig, sweep: bool) -> dict[str, bool]:
     """Trainer arguments that keep a sweep's jobs silent: the ones the config leaves at ``null`` (Lightning's default).
 
-    A single run keeps Lightning's rich progress bar and model summary. Lightning's log lines go through Hydra's
-    handlers only (console and the job's ``.log`` file), once.
+    A single run keeps Lightning's rich progress bar and model summary; in a sweep, Lightning's info lines ("GPU
+    available", "Seed set", "`Trainer.fit` stopped") are dropped too.
     """
-    root = logging.getLogger()
-    if root.hasHandlers():  # Hydra's console and file handlers: `lightning` adds its own, so each line came twice
-        for handler in list(logging.getLogger("lightning").handlers):
-            logging.getLogger("lightning").removeHandler(handler)
+    _log_once()
     if not sweep:
         return {}
-    for name in ("lightning.pytorch", "lightning.fabric"):  # "GPU available", "Seed set", "`Trainer.fit` stopped"
+    for name in ("lightning.pytorch", "lightning.fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
     keys = ("enable_progress_bar", "enable_model_summary")
     return {key: False for key in keys if cfg.trainer.get(key) is None}
+
+
+def _log_once() -> None:
+    """Leaves Lightning's log lines to Hydra's handlers (console and the job's ``.log`` file) when Hydra set them up.
+
+    ``import lightning`` adds its own console handler to the ``lightning`` logger, which also propagates to the root
+    logger Hydra configured: every line was printed twice.
+    """
+    if logging.getLogger().hasHandlers():
+        lightning_logger = logging.getLogger("lightning")
+        for handler in list(lightning_logger.handlers):
+            lightning_logger.removeHandler(handler)
 
 
 def _remove_new_entries(directory: Path, existing: set[Path]) -> None:

@@ -95,7 +95,7 @@ class SweepSummary(Callback):
         self._started = time.perf_counter()
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        """In a multirun, writes ``result.yaml`` (status, overrides, objective, seconds) and prints it as a line."""
+        """In a multirun, writes ``<sweep dir>/results/<n>.yaml`` (status, objective, seconds) and prints it."""
         if config.hydra.mode != RunMode.MULTIRUN or not _rank_zero():  # rank 0 speaks for a DDP or SLURM job
             return
         seconds = time.perf_counter() - self._started
