@@ -23,6 +23,7 @@ import bisect
 import dataclasses
 import math
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Literal, Union
 
 from lrsched_pl.errors import ConfigValueError, check_choice, check_float, check_int
@@ -521,13 +522,27 @@ class OneCycle(Schedule):
     def bind(self, run: int | None, horizon: int | None = None) -> Schedule:
         return _bind_total(self, run, horizon)
 
+    @cached_property
+    def _ends(self) -> tuple[float, ...]:
+        """The last interval of each phase, as torch computes them (once per bound schedule)."""
+        total = _total(self)
+        ends = [float(self.pct_start * total) - 1, float(2 * self.pct_start * total) - 2, total - 1]
+        return tuple(ends if self.three_phase else ends[:1] + ends[2:])
+
+    @cached_property
+    def _levels(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """The LR (as a share of the peak) and the momentum at each phase boundary."""
+        initial = 1.0 / self.div_factor
+        lrs = [initial, 1.0, initial, initial / self.final_div_factor]
+        momenta = [self.max_momentum, self.base_momentum, self.max_momentum, self.max_momentum]
+        if not self.three_phase:
+            del lrs[2], momenta[2]
+        return tuple(lrs), tuple(momenta)
+
     def _phase(self, t: int) -> tuple[int, float]:
         """The phase index at ``t`` (clamped to the last interval) and the position in it, as torch computes."""
-        total = _total(self)
-        t = min(t, total - 1)
-        ends = [float(self.pct_start * total) - 1, float(2 * self.pct_start * total) - 2, total - 1]
-        if not self.three_phase:
-            del ends[1]
+        ends = self._ends
+        t = min(t, ends[-1])
         start = 0.0
         for i, end in enumerate(ends[:-1]):
             if t <= end:
@@ -537,10 +552,7 @@ class OneCycle(Schedule):
 
     def factor(self, t: int) -> float:
         """The LR as a share of the peak."""
-        initial = 1.0 / self.div_factor
-        levels = [initial, 1.0, initial, initial / self.final_div_factor]
-        if not self.three_phase:
-            del levels[2]
+        levels = self._levels[0]
         i, pct = self._phase(t)
         return _anneal(levels[i], levels[i + 1], pct, self.anneal)
 
@@ -552,9 +564,7 @@ class OneCycle(Schedule):
     def momentum(self, t: int) -> float | None:
         if not self.cycle_momentum:
             return None
-        levels = [self.max_momentum, self.base_momentum, self.max_momentum, self.max_momentum]
-        if not self.three_phase:
-            del levels[2]
+        levels = self._levels[1]
         i, pct = self._phase(t)
         return _anneal(levels[i], levels[i + 1], pct, self.anneal)
 
