@@ -6,9 +6,11 @@ Imports nothing heavy (no torch), so that ``cli_latency`` measures its subproces
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import platform
 import statistics
+import warnings
 from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
@@ -78,3 +80,12 @@ def write_results(name: str, title: str, body: str) -> Path:
     text = f"# {title}\n\n{rerun}\n\n{machine()}\n\n{body.strip()}\n"
     path.write_text(text)
     return path
+
+
+def quiet_lightning() -> None:
+    """Silences Lightning's per-fit warnings and info lines that say nothing about a benchmark (no torch import)."""
+    for message in (".*does not have many workers.*", ".*GPU available but not used.*",
+                    ".*isinstance.treespec, LeafSpec.*"):  # fmt: skip
+        warnings.filterwarnings("ignore", message=message)
+    for name in ("lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.ERROR)

@@ -22,18 +22,16 @@ intervals.
 from __future__ import annotations
 
 import gc
-import logging
 import random
 import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from benchmarks._common import ROOT, median, quartiles, table, verdict, write_results
+from benchmarks._common import ROOT, median, quartiles, quiet_lightning, table, verdict, write_results
 from benchmarks._targets import FIT_CPU_SECONDS, FIT_SECONDS, FIT_STEPS, GAMMA, STEP_SIZE
 from lrsched_pl.config import register_configs
 from lrsched_pl.run import train
@@ -43,11 +41,7 @@ ROUNDS = 24
 REPEATS = 3  # runs of each variant per round
 THREADS = 1
 
-warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
-warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
-for _name in ("lightning.pytorch", "lightning.fabric"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
+quiet_lightning()
 
 COMMON = [
     "~logger",  # `logger=null` is refused by Hydra 1.3.8 ("Config group override must be a string or a list")

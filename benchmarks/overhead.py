@@ -27,10 +27,8 @@ from __future__ import annotations
 
 import functools
 import gc
-import logging
 import random
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +40,7 @@ from torch.optim.lr_scheduler import LambdaLR, OneCycleLR, StepLR
 from torch.utils.data import DataLoader, TensorDataset
 
 import lrsched_pl.schedules as schedules
-from benchmarks._common import median, quartiles, table, verdict, write_results
+from benchmarks._common import median, quartiles, quiet_lightning, table, verdict, write_results
 from lrsched_pl.callback import ScheduleCallback
 from lrsched_pl.plateau import ReducePlateau
 from lrsched_pl.schedules import Constant, CosineDecay, StepDecay, TimeBasedDecay
@@ -55,11 +53,7 @@ ROUNDS = 31
 RUN_STEPS = 10**7
 LR0 = 0.1
 
-warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-warnings.filterwarnings("ignore", message=".*GPU available but not used.*")
-warnings.filterwarnings("ignore", message=".*isinstance.treespec, LeafSpec.*")
-for _name in ("lightning.pytorch", "lightning.fabric"):
-    logging.getLogger(_name).setLevel(logging.ERROR)
+quiet_lightning()
 
 
 class GroupsModule(pl.LightningModule):

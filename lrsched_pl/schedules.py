@@ -299,6 +299,13 @@ def _parse_dur_strings(schedule: Schedule, *keys: str) -> None:
         object.__setattr__(schedule, key, value)
 
 
+def _check_total(schedule: Schedule) -> None:
+    """Parses and checks an optional ``total`` (``None``: the rest of the run, set by :func:`_bind_total`)."""
+    _parse_dur_strings(schedule, "total")
+    if schedule.total is not None:  # type: ignore[attr-defined]
+        check_length("total", schedule.total)  # type: ignore[attr-defined]
+
+
 def _bind_total(schedule: Schedule, run: int | None, horizon: int | None) -> Schedule:
     """``schedule`` with its lengths resolved and an unset ``total`` filled with ``horizon`` (default ``run``)."""
     bound = resolve_lengths(schedule, run)
@@ -349,9 +356,7 @@ class LinearDecay(Schedule):
     def __post_init__(self) -> None:
         check_float("start_factor", self.start_factor, low=0.0, high=1.0, low_open=True)
         check_float("end_factor", self.end_factor, low=0.0, high=1.0)
-        _parse_dur_strings(self, "total")
-        if self.total is not None:
-            check_length("total", self.total)
+        _check_total(self)
 
     def bind(self, run: int | None, horizon: int | None = None) -> Schedule:
         return _bind_total(self, run, horizon)
@@ -387,9 +392,7 @@ class PolynomialDecay(Schedule):
     def __post_init__(self) -> None:
         check_float("power", self.power, low=0.0, low_open=True)
         check_float("min_lr", self.min_lr, low=0.0)
-        _parse_dur_strings(self, "total")
-        if self.total is not None:
-            check_length("total", self.total)
+        _check_total(self)
 
     def bind(self, run: int | None, horizon: int | None = None) -> Schedule:
         return _bind_total(self, run, horizon)
@@ -505,9 +508,7 @@ class OneCycle(Schedule):
     def __post_init__(self) -> None:
         if self.max_lr is not None:
             check_float("max_lr", self.max_lr, low=0.0, low_open=True)
-        _parse_dur_strings(self, "total")
-        if self.total is not None:
-            check_length("total", self.total)
+        _check_total(self)
         # three phases need the rise and the symmetric fall to fit in the cycle
         high = 0.5 if self.three_phase else 1.0
         check_float("pct_start", self.pct_start, low=0.0, high=high, low_open=True, high_open=not self.three_phase)
@@ -702,12 +703,11 @@ class WarmupStableDecay(Schedule):
     total: Length | None = None
 
     def __post_init__(self) -> None:
-        _parse_dur_strings(self, "decay", "total")
+        _parse_dur_strings(self, "decay")
         check_length("decay", self.decay)
         check_choice("decay_type", self.decay_type, ("cosine", "linear", "1-sqrt"))
         check_float("min_lr", self.min_lr, low=0.0)
-        if self.total is not None:
-            check_length("total", self.total)
+        _check_total(self)
         if isinstance(self.total, int) and isinstance(self.decay, int) and self.decay > self.total:
             raise ConfigValueError("decay", self.decay, f"at most `total` ({self.total} intervals)")
 
