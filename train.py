@@ -3,37 +3,11 @@
     python train.py schedule=step                      # one run, events under outputs/runs/
     python train.py -m schedule=constant,step,cosine   # a sweep, one TensorBoard run per job
     python train.py --cfg job                          # print the composed config
+
+The same command as ``lrsched-train`` and ``python -m lrsched_pl`` (:mod:`lrsched_pl.app`), with the same configs.
 """
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig
-
-from lrsched_pl.config import discard_unstarted_run, register_configs, validate
-from lrsched_pl.errors import ConfigValueError
-from lrsched_pl.launch import check_launch
-
-register_configs()
-
-
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
-def main(cfg: DictConfig) -> float | None:
-    multirun = HydraConfig.get().mode == RunMode.MULTIRUN
-    try:
-        validate(cfg)  # before Lightning is imported: config errors answer in well under a second
-        check_launch(cfg, multirun=multirun, launcher=HydraConfig.get().get("launcher"))
-    except ConfigValueError:
-        discard_unstarted_run(HydraConfig.get().runtime.output_dir)
-        raise
-    from lrsched_pl.run import train
-
-    try:
-        return train(cfg, sweep=multirun)
-    except ConfigValueError:  # refused when training started, before any step: leave no half-started run
-        discard_unstarted_run(HydraConfig.get().runtime.output_dir)
-        raise
-
+from lrsched_pl.app import main
 
 if __name__ == "__main__":
     main()

@@ -47,17 +47,38 @@ class ScheduleCallback(Callback):
     def __init__(
         self,
         schedule: Schedule | None = None,
-        interval: Literal["step", "epoch"] = "epoch",
+        interval: Literal["step", "epoch"] | None = None,
         plateau: ReducePlateau | None = None,
     ) -> None:
-        check_choice("interval", interval, ("step", "epoch"))
+        from lrsched_pl.config import natural_interval  # pure Python: the option table
+
         self.schedule = schedule if schedule is not None else Constant()
-        self.interval = interval
+        if not isinstance(self.schedule, Schedule):
+            raise ConfigValueError(
+                "schedule", schedule, f"a Schedule instance, e.g. CosineDecay() (the classes: {_schedule_classes()})"
+            )
+        if plateau is not None and not isinstance(plateau, ReducePlateau):
+            raise ConfigValueError("plateau", plateau, "a ReducePlateau instance or None")
+        self.interval = natural_interval(self.schedule) if interval is None else interval
+        check_choice("interval", self.interval, ("step", "epoch"))
         self.plateau = plateau
         self.base_lrs: list[list[float]] | None = None
         self._bound: Schedule | None = None
         self._applied: tuple[int, float] | None = None
         self._groups: list[tuple[dict[str, Any], float]] = []
+        self._names = _Names()
+
+    def __repr__(self) -> str:
+        return f"ScheduleCallback(schedule={self.schedule!r}, interval={self.interval!r}, plateau={self.plateau!r})"
+
+    def use_config_names(self, schedule: str = "schedule", plateau: str = "plateau") -> ScheduleCallback:
+        """Makes error messages name config keys (``schedule.monitor``) rather than Python arguments.
+
+        Called by the Hydra target :func:`lrsched_pl.config.schedule_callback`; ``plateau`` is ``"schedule"`` for
+        ``schedule=plateau``, whose keys are the plateau's.
+        """
+        self._names = _Names(schedule, plateau)
+        return self
 
     @property
     @override
@@ -91,13 +112,14 @@ class ScheduleCallback(Callback):
             )
         if self.interval == "step" and not pl_module.automatic_optimization and len(trainer.optimizers) > 1:
             raise RuntimeError(
-                "`schedule.interval=step` counts optimizer steps with `trainer.global_step`, which under manual "
-                f"optimization counts every `optimizer.step()` call of each of the {len(trainer.optimizers)} "
-                "optimizers. Use `schedule.interval=epoch`, or step a single optimizer."
+                f"{self._names.schedule_key('interval', 'step')} counts optimizer steps with `trainer.global_step`, "
+                "which under manual optimization counts every `optimizer.step()` call of each of the "
+                f"{len(trainer.optimizers)} optimizers. Use {self._names.schedule_key('interval', 'epoch')}, or step "
+                "a single optimizer."
             )
         self._bind(trainer)
         self._check_restored(trainer)
-        check_momentum(trainer.optimizers, self._bound, self._length)
+        check_momentum(trainer.optimizers, self._bound, self._length, self._names.schedule_key("cycle_momentum", False))
         self._groups = [  # (param group, its lr0), walked on every write
             (group, lr0) for opt, lr0s in zip(trainer.optimizers, self.base_lrs) for group, lr0 in zip(opt.param_groups, lr0s)
         ]
@@ -219,7 +241,7 @@ class ScheduleCallback(Callback):
                     if self.plateau is not None:
                         self.plateau.check_lr(lr0)
         except ConfigValueError as err:
-            raise err.under("schedule") from None
+            raise err.under(self._names.schedule) from None
 
     def _read_monitor(self, trainer: pl.Trainer) -> float | None:
         """This validation's monitored value, the same on every rank; ``None`` when skipped (``strict=False``).
@@ -257,7 +279,7 @@ class ScheduleCallback(Callback):
             self.plateau.missing(
                 f"ScheduleCallback's plateau monitors `{name}`, which was not logged during validation{where}. "
                 f"Available metrics are: {available}. Log it with `self.log({name!r}, ...)` in the LightningModule's "
-                "validation hooks, or set `schedule.monitor` to one of the available metrics."
+                f"validation hooks, or set {self._names.plateau_key('monitor')} to one of the available metrics."
             )
             return None
         return float(total[0].item()) / ranks
@@ -382,9 +404,11 @@ def set_momentum(group: dict[str, Any], value: float) -> None:
         group["momentum"] = value
 
 
-def check_momentum(optimizers: list[torch.optim.Optimizer], schedule: Schedule, length: int | None) -> None:
+def check_momentum(
+    optimizers: list[torch.optim.Optimizer], schedule: Schedule, length: int | None, fix: str = "cycle_momentum=False"
+) -> None:
     """Refuses a schedule that cycles momentum (at the start or the end: a warmup sets none) on an optimizer that
-    has none."""
+    has none; ``fix`` is how the caller turns the cycling off (a config override or a Python argument)."""
     if schedule.momentum(0) is None and (not length or schedule.momentum(length - 1) is None):
         return
     for opt in optimizers:
@@ -392,7 +416,7 @@ def check_momentum(optimizers: list[torch.optim.Optimizer], schedule: Schedule, 
             if "betas" not in group and "momentum" not in group:
                 raise RuntimeError(
                     f"The schedule cycles momentum, but {type(opt).__name__} has neither `momentum` nor `betas`. "
-                    "Set `schedule.cycle_momentum=false`, or use an optimizer with momentum (SGD, RMSprop, Adam...)."
+                    f"Set {fix}, or use an optimizer with momentum (SGD, RMSprop, Adam...)."
                 )
 
 
@@ -407,3 +431,33 @@ class _WeakTrainer:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_WeakTrainer, ())
+
+
+def _schedule_classes() -> str:
+    from lrsched_pl import schedules
+    from lrsched_pl.compose import Sequence, Warmup
+
+    found = [c.__name__ for c in vars(schedules).values() if isinstance(c, type) and issubclass(c, Schedule)]
+    return ", ".join(sorted({*found, Sequence.__name__, Warmup.__name__} - {Schedule.__name__}))
+
+
+class _Names:
+    """How error messages name a schedule's or plateau's key: as a config override or as a Python argument.
+
+    Args:
+        schedule: The config key of the schedule node (``"schedule"``), or ``None`` for Python callers.
+        plateau: The config key of the plateau node (``"plateau"``, or ``"schedule"`` for ``schedule=plateau``).
+    """
+
+    def __init__(self, schedule: str | None = None, plateau: str | None = None) -> None:
+        self.schedule, self._plateau = schedule or "schedule", plateau
+        self._config = schedule is not None
+
+    def schedule_key(self, key: str, value: Any) -> str:
+        if self._config:
+            shown = str(value).lower() if isinstance(value, bool) else value
+            return f"`{self.schedule}.{key}={shown}`"
+        return f"`ScheduleCallback({key}={value!r})`" if key == "interval" else f"`{key}={value!r}` on the schedule"
+
+    def plateau_key(self, key: str) -> str:
+        return f"`{self._plateau}.{key}`" if self._config else f"`ReducePlateau({key}=...)`"

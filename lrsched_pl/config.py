@@ -1,10 +1,11 @@
-"""Hydra schemas for the `schedule` group, range checks, and the bridge from a config node to the callback.
+"""The `schedule` and `plateau` groups: from a config node to the schedule, its interval and the callback.
 
-Each `conf/schedule/<option>.yaml` starts from the schema registered here as ``schema/schedule/<option>``, so Hydra
-itself refuses wrong types, unknown keys and unknown enum values when the config is composed. The schemas are
-generated from the schedule classes' own dataclass fields, so a key, its type and its default live in one place.
-:func:`validate` then checks what a schema cannot (ranges, force-added ``+schedule.key`` overrides, ``min_lr`` against
-the optimizer's LR) without importing torch, so a bad config is refused in well under a second.
+Each `conf/schedule/<option>.yaml` lists every key of its option (`name`, `interval`, `warmup`,
+`warmup_start_factor`, then the schedule class's own fields, with the class's defaults). No Hydra schema is
+registered: a Hydra app that only has our files in its search path (``hydra_plugins/lrsched_pl_searchpath``) gets
+the same checks, and :func:`build_schedule` checks what a schema would (unknown keys, types, enum values) plus what it
+cannot (ranges, lengths, ``min_lr`` against the optimizer's LR), naming the full key (``schedule.gamma``), without
+importing torch.
 """
 
 from __future__ import annotations
@@ -13,13 +14,11 @@ import dataclasses
 import difflib
 import enum
 import shutil
-import types
-import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Literal, Optional, Union
+from typing import Any, Literal, Union
 
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from lrsched_pl.compose import Sequence, Warmup
 from lrsched_pl.errors import ConfigValueError, UnknownKeyError, check_choice, check_float
@@ -42,8 +41,6 @@ from lrsched_pl.schedules import (
     TimeBasedDecay,
     WarmupStableDecay,
 )
-
-Interval = enum.Enum("Interval", ["step", "epoch"])
 
 
 @dataclass(frozen=True)
@@ -78,84 +75,23 @@ OPTIONS: dict[str, Option] = {
 _COMMON_KEYS = ("name", "interval", "warmup", "warmup_start_factor")
 
 
-def _mentions_dur(hint: Any) -> bool:
-    return hint is Dur or any(_mentions_dur(a) for a in typing.get_args(hint))
+def natural_interval(schedule: Schedule | ReducePlateau) -> Literal["step", "epoch"]:
+    """The interval ``schedule=<option>`` uses by default for a schedule of this class (a warmup: its inner one's).
 
-
-def _schema_type(hint: Any, key: str) -> Any:
-    """Maps a schedule field's annotation to one OmegaConf can type-check.
-
-    Lengths (``int | Dur``) become ``Any``: OmegaConf has no unions, and :func:`build_schedule` checks them; so do
-    nested schedules (``sequence``).
+    Sequences and classes of the user's own count optimizer steps.
     """
-    origin = typing.get_origin(hint)
-    if origin is tuple:
-        return List[_schema_type(typing.get_args(hint)[0], key)]
-    if _mentions_dur(hint) or (isinstance(hint, type) and issubclass(hint, Schedule)):
-        return Any
-    if origin is Literal:
-        return enum.Enum(key, [str(v) for v in typing.get_args(hint)])
-    if origin in (Union, types.UnionType):
-        (inner,) = [a for a in typing.get_args(hint) if a is not type(None)]
-        return Optional[_schema_type(inner, key)]
-    return hint
-
-
-def _yaml_value(value: Any) -> Any:
-    """A class default as the config writes it: ``Dur(0.25)`` -> ``"0.25dur"``."""
-    return str(value) if isinstance(value, Dur) else value
-
-
-def _class_fields(cls: type) -> list[tuple[str, Any, Any]]:
-    """``(name, schema type, dataclass default)`` of the init fields of a schedule or plateau class."""
-    hints = typing.get_type_hints(cls)
-    out = []
-    for f in dataclasses.fields(cls):
-        if not f.init:
-            continue
-        if isinstance(f.default, tuple):
-            default = dataclasses.field(default_factory=lambda d=f.default: [_yaml_value(v) for v in d])
-        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-            default = dataclasses.field(default=MISSING)  # "???": required
-        else:
-            default = dataclasses.field(default=_yaml_value(f.default))
-        out.append((f.name, _schema_type(hints[f.name], f.name), default))
-    return out
-
-
-def schema_for(option: str) -> type:
-    """The structured-config dataclass of ``schedule=<option>``: the common keys, then the class's fields."""
-    spec = OPTIONS[option]
-    common: list[tuple[str, Any, Any]] = [
-        ("name", str, dataclasses.field(default=option)),
-        ("interval", Interval, dataclasses.field(default=Interval[spec.interval])),
-        ("warmup", Any, dataclasses.field(default=0)),
-        ("warmup_start_factor", float, dataclasses.field(default=0.0)),
-    ]
-    return dataclasses.make_dataclass(f"{spec.cls.__name__}Conf", common + _class_fields(spec.cls))
-
-
-def register_configs() -> None:
-    """Stores the schemas in Hydra's ConfigStore: ``schema/schedule/<option>`` and ``schema/plateau``."""
-    from hydra.core.config_store import ConfigStore
-
-    cs = ConfigStore.instance()
-    for option in OPTIONS:
-        cs.store(group="schema/schedule", name=option, node=schema_for(option))
-    cs.store(group="schema", name="plateau", node=dataclasses.make_dataclass("PlateauConf", _class_fields(ReducePlateau)))
+    if isinstance(schedule, Warmup):
+        return natural_interval(schedule.inner)
+    for option in OPTIONS.values():
+        if type(schedule) is option.cls:
+            return option.interval
+    return "step"
 
 
 def _plain(node: DictConfig | dict[str, Any]) -> dict[str, Any]:
     if isinstance(node, DictConfig):
         return OmegaConf.to_container(node, resolve=True, enum_to_str=True)  # type: ignore[return-value]
     return {k: (v.name if isinstance(v, enum.Enum) else v) for k, v in node.items()}
-
-
-def _parse_lengths(key: str, value: Any, hint: Any) -> Any:
-    """Turns ``"0.25dur"`` strings of length keys into :class:`Dur`; lists become tuples."""
-    if isinstance(value, list):
-        return tuple(_parse_lengths(f"{key}[{i}]", v, hint) for i, v in enumerate(value))
-    return Dur.parse(key, value) if _mentions_dur(hint) else value
 
 
 def _check_keys(where: str, values: dict[str, Any], allowed: list[str]) -> None:
@@ -167,13 +103,11 @@ def _check_keys(where: str, values: dict[str, Any], allowed: list[str]) -> None:
 
 
 def _build(cls: type, values: dict[str, Any], where: str) -> Any:
-    """``cls(**values)`` after the unknown-key check and length parsing; errors name ``where.<key>``."""
+    """``cls(**values)`` after the unknown-key check; errors name ``where.<key>``."""
     allowed = [f.name for f in dataclasses.fields(cls) if f.init]
     _check_keys(where, values, allowed)
-    hints = typing.get_type_hints(cls)
     try:
-        kwargs = {k: _parse_lengths(k, v, hints[k]) for k, v in values.items()}
-        return cls(**kwargs)
+        return cls(**values)
     except ConfigValueError as err:
         raise err.under(where) from None
 
@@ -259,7 +193,8 @@ def schedule_callback(schedule: Node, plateau: Node | None = None) -> Any:
     from lrsched_pl.callback import ScheduleCallback
 
     sched, interval, plateau_ = build_parts(schedule, plateau)
-    return ScheduleCallback(sched, interval=interval, plateau=plateau_)
+    plateau_key = "plateau" if plateau is not None else "schedule"
+    return ScheduleCallback(sched, interval=interval, plateau=plateau_).use_config_names("schedule", plateau_key)
 
 
 OBJECTIVE_DIRECTIONS = ("minimize", "maximize")  # objective_direction: which value of `objective` is best

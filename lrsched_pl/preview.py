@@ -22,9 +22,9 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from lrsched_pl.config import OPTIONS, build_parts, register_configs, validate
+from lrsched_pl.config import OPTIONS, build_parts, validate
+from lrsched_pl.paths import conf_dir
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 DIGITS = "lrsched_pl.data.DigitsDataModule"
 
 
@@ -49,8 +49,7 @@ def compose_config(overrides: Sequence[str]) -> DictConfig:
     """The `train` config for ``overrides``, composed by Hydra exactly as ``train.py`` would."""
     from hydra import compose, initialize_config_dir
 
-    register_configs()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         return compose("train", overrides=list(overrides))
 
 

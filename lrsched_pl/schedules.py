@@ -22,9 +22,10 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
+import typing
 from dataclasses import dataclass, replace
-from functools import cached_property
-from typing import Literal, Union
+from functools import cache, cached_property
+from typing import Any, Literal, Union
 
 from lrsched_pl.errors import ConfigValueError, check_choice, check_float, check_int
 
@@ -66,7 +67,7 @@ class Dur:
         return cls(fraction)
 
 
-Length = Union[int, Dur]
+Length = Union[int, Dur, str]  # a str is a fraction of the run, "0.25dur", parsed into a Dur on construction
 
 
 def check_length(key: str, value: object, low: int = 1) -> None:
@@ -97,16 +98,76 @@ def _resolve(key: str, value: object, run: int | None) -> object:
     return value.resolve(run)
 
 
+@cache
+def _field_kinds(cls: type) -> tuple[tuple[str, str], ...]:
+    """``(field, kind)`` for the init fields of a schedule class that need preparing: ``length``, ``lengths``
+    (a tuple of lengths), ``tuple`` or ``bool``."""
+    hints = typing.get_type_hints(cls)
+    kinds = []
+    for f in dataclasses.fields(cls):
+        hint = hints.get(f.name)
+        if not f.init or hint is None:
+            continue
+        args = typing.get_args(hint)
+        if typing.get_origin(hint) is tuple:
+            kinds.append((f.name, "lengths" if args and _mentions(args[0], Dur) else "tuple"))
+        elif _mentions(hint, Dur):
+            kinds.append((f.name, "length"))
+        elif hint is bool:
+            kinds.append((f.name, "bool"))
+    return tuple(kinds)
+
+
+def _mentions(hint: Any, target: type) -> bool:
+    return hint is target or any(_mentions(a, target) for a in typing.get_args(hint))
+
+
+def _prepare_fields(schedule: Schedule) -> None:
+    """Parses ``"0.25dur"`` strings into :class:`Dur`, lists into tuples, and refuses non-bool flags, in place.
+
+    Runs before a schedule class's own ``__post_init__`` checks, so Python callers, Hydra configs and LightningCLI
+    (which passes strings through ``Length``'s ``str``) all get the same values and the same errors.
+    """
+    for key, kind in _field_kinds(type(schedule)):
+        value = getattr(schedule, key)
+        if kind == "bool":
+            if not isinstance(value, bool):
+                raise ConfigValueError(key, value, "true or false")
+            continue
+        if kind in ("tuple", "lengths"):
+            if not isinstance(value, (tuple, list)):
+                raise ConfigValueError(key, value, "a list")
+            value = tuple(Dur.parse(f"{key}[{i}]", v) if kind == "lengths" else v for i, v in enumerate(value))
+        else:
+            value = Dur.parse(key, value)
+        object.__setattr__(schedule, key, value)
+
+
 class Schedule:
     """Base class of every schedule.
 
     Subclasses are frozen dataclasses that define :meth:`factor`; those with an absolute floor declare a
     ``min_lr`` field. Subclasses whose default length depends on the run override :meth:`bind`; compositions
     (:mod:`lrsched_pl.compose`) and schedules that are not of the ``min_lr + (lr0 - min_lr) * factor`` form
-    override :meth:`affine` instead.
+    override :meth:`affine` instead. A subclass's ``__post_init__`` sees its fields prepared: lengths given as
+    ``"0.25dur"`` are :class:`Dur`, lists are tuples, flags are bools (:func:`_prepare_fields`).
     """
 
     min_lr: float = 0.0
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__post_init__")
+        inherited = getattr(cls, "__post_init__", None) if own is None else None
+
+        def __post_init__(self: Schedule) -> None:
+            _prepare_fields(self)
+            if own is not None:
+                own(self)
+            elif inherited is not None:
+                inherited(self)
+
+        cls.__post_init__ = __post_init__  # type: ignore[attr-defined]
 
     def factor(self, t: int) -> float:
         """The schedule's shape at time ``t``: ``lr = min_lr + (lr0 - min_lr) * factor(t)``."""

@@ -140,9 +140,6 @@ def compose(tmp_path: Path):
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
-    from lrsched_pl.config import register_configs
-
-    register_configs()
 
     def _compose(*overrides: str, output_dir: Path | None = None):
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):

@@ -34,9 +34,6 @@ def final(run: Path, tag: str = "val/loss") -> float:
 def compose_with_hydra(*overrides: str):
     from hydra import compose, initialize_config_dir
 
-    from lrsched_pl.config import register_configs
-
-    register_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return compose("train", overrides=list(overrides), return_hydra_config=True)
 
