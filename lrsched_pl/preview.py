@@ -1,8 +1,11 @@
 """Preview the LR curve a config would train, without training.
 
-    python -m lrsched_pl.preview schedule=cosine schedule.warmup=0.1dur   # outputs/preview/cosine.png + .csv
-    python -m lrsched_pl.preview schedule=onecycle --out onecycle.png     # also plots the cycled momentum
-    python -m lrsched_pl.preview --gallery docs/gallery                   # one small figure per option
+    lrsched-preview schedule=cosine schedule.warmup=0.1dur   # outputs/preview/schedule=cosine_schedule.warmup=0.1dur.png
+    lrsched-preview schedule=onecycle --out onecycle.png     # also plots the cycled momentum
+    lrsched-preview --gallery docs/gallery                   # one small figure per option
+
+(``python -m lrsched_pl.preview`` is the same command.) Without ``--out`` the file is named after every override in
+full, so two previews that differ in any value never overwrite each other; a CSV of the same name lies beside it.
 
 It takes the same overrides as ``train.py``, composes the same config, and computes the run's length the way
 Lightning's ``trainer.estimated_stepping_batches`` does (batches per epoch after ``limit_train_batches``, divided
@@ -171,12 +174,18 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(path)
         return
     c = curve(args.overrides)
-    out = args.out or Path("outputs/preview") / ("_".join(o.replace("/", "-") for o in args.overrides) or "default")
-    out = out.with_suffix(".png")
+    out = args.out or default_path(args.overrides)
+    csv_path = out.with_suffix(".csv")
     out.parent.mkdir(parents=True, exist_ok=True)
     plot(c, out)
-    write_csv(c, out.with_suffix(".csv"))
-    print(f"{c.title}: {len(c.lr)} steps, lr {c.lr[0]:.4g} -> {c.lr[-1]:.4g}; wrote {out} and {out.with_suffix('.csv')}")
+    write_csv(c, csv_path)
+    print(f"{c.title}: {len(c.lr)} steps, lr {c.lr[0]:.4g} -> {c.lr[-1]:.4g}; wrote {out} and {csv_path}")
+
+
+def default_path(overrides: Sequence[str]) -> Path:
+    """``outputs/preview/<every override, in full>.png``: ``/`` becomes ``-``, dots in values are kept."""
+    stem = "_".join(o.replace("/", "-") for o in overrides) or "default"
+    return Path("outputs/preview") / f"{stem}.png"
 
 
 if __name__ == "__main__":

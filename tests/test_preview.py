@@ -62,3 +62,22 @@ def test_gallery_has_a_figure_for_every_option(tmp_path: Path) -> None:
     paths = gallery(tmp_path)
     assert sorted(p.stem for p in paths) == sorted(OPTIONS)
     assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
+
+
+def test_previews_that_differ_in_any_value_write_different_files(tmp_path: Path) -> None:
+    """The default file name holds every override in full: 0.1dur and 0.2dur warmups are two files, not one."""
+    for warmup in ("0.1dur", "0.2dur"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "lrsched_pl.preview", "schedule=cosine", f"schedule.warmup={warmup}"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    written = sorted(p.name for p in (tmp_path / "outputs" / "preview").iterdir())
+    assert written == [
+        "schedule=cosine_schedule.warmup=0.1dur.csv",
+        "schedule=cosine_schedule.warmup=0.1dur.png",
+        "schedule=cosine_schedule.warmup=0.2dur.csv",
+        "schedule=cosine_schedule.warmup=0.2dur.png",
+    ]
+    first = list(csv.DictReader(open(tmp_path / "outputs" / "preview" / written[0])))
+    assert float(first[46]["lr"]) == pytest.approx(0.1)  # 10% of 460 steps: the warmup ends at step 46
