@@ -252,3 +252,71 @@ def test_state_dict_survives_torch_save_pickle_and_deepcopy(tmp_path: Path) -> N
     fresh.load_state_dict(state)
     assert fresh.state_dict() == state
     assert state["base_lrs"] == [[0.1, 0.02]]
+
+
+# ---- the Python API: the same defaults as the config options, no late failures --------------------------------
+
+
+@pytest.mark.parametrize(
+    ("schedule", "interval"),
+    [(Constant(), "epoch"), (StepDecay(), "epoch"), (CosineDecay(), "step"), (TimeBasedDecay(), "step")],
+    ids=lambda v: v if isinstance(v, str) else type(v).__name__,
+)
+def test_without_interval_a_schedule_uses_its_options_interval(schedule, interval: str) -> None:
+    from lrsched_pl.config import OPTIONS
+
+    assert ScheduleCallback(schedule).interval == interval
+    assert {o.interval for o in OPTIONS.values() if o.cls is type(schedule)} == {interval}
+
+
+def test_python_cosine_anneals_per_step_as_schedule_cosine_does(tmp_path: Path) -> None:
+    """`ScheduleCallback(CosineDecay())`: torch's CosineAnnealingLR over every optimizer step of the run."""
+    from lrsched_pl import Warmup
+
+    recorder = LRRecorder()
+    make_trainer(tmp_path, [ScheduleCallback(CosineDecay()), recorder]).fit(TinyModule())
+    steps = 3 * N_BATCHES
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)
+    reference = lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    for k in range(steps):
+        assert close(recorder.lrs[k][0], optimizer.param_groups[0]["lr"]), k
+        optimizer.step()
+        reference.step()
+    assert ScheduleCallback(Warmup(CosineDecay(), "0.1dur")).interval == "step"
+
+
+@pytest.mark.parametrize("bad", ["cosine", CosineDecay, 0.5, {"name": "cosine"}], ids=repr)
+def test_anything_but_a_schedule_is_refused_when_the_callback_is_created(bad) -> None:
+    with pytest.raises(ValueError, match=r"`schedule` must be a Schedule instance.*CosineDecay.*StepDecay"):
+        ScheduleCallback(bad)
+    with pytest.raises(ValueError, match="`plateau` must be a ReducePlateau"):
+        ScheduleCallback(StepDecay(), plateau="val/loss")
+
+
+def test_repr_shows_schedule_interval_and_plateau() -> None:
+    text = repr(ScheduleCallback(StepDecay(step_size=3), plateau=ReducePlateau(monitor="val/acc", mode="max")))
+    assert text.startswith("ScheduleCallback(schedule=StepDecay(step_size=3, gamma=0.5), interval='epoch', plateau=")
+    assert "ReducePlateau(monitor='val/acc', mode='max'" in text
+
+
+def test_lengths_given_as_fractions_of_the_run_are_accepted_in_python() -> None:
+    from lrsched_pl import Dur
+
+    assert StepDecay(step_size="0.25dur") == StepDecay(step_size=Dur(0.25))
+    assert MultiStepDecay(milestones=["0.5dur", "0.75dur"]).milestones == (Dur(0.5), Dur(0.75))
+    with pytest.raises(ValueError, match=r"`step_size` must be .*0\.25dur, got 'a quarter'"):
+        StepDecay(step_size="a quarter")
+
+
+def test_errors_name_python_arguments_in_python_and_config_keys_under_hydra(tmp_path: Path) -> None:
+    from lrsched_pl.config import schedule_callback
+
+    python = ScheduleCallback(plateau=ReducePlateau(monitor="val/typo"))
+    with pytest.raises(RuntimeError, match=r"or set `ReducePlateau\(monitor=\.\.\.\)`"):
+        make_trainer(tmp_path / "py", [python], max_epochs=1).fit(TinyModule())
+    config = schedule_callback({"name": "constant"}, {"monitor": "val/typo"})
+    with pytest.raises(RuntimeError, match=r"or set `plateau\.monitor`"):
+        make_trainer(tmp_path / "cfg", [config], max_epochs=1).fit(TinyModule())
+    own = schedule_callback({"name": "plateau", "monitor": "val/typo"})
+    with pytest.raises(RuntimeError, match=r"or set `schedule\.monitor`"):
+        make_trainer(tmp_path / "own", [own], max_epochs=1).fit(TinyModule())
