@@ -21,7 +21,7 @@ from typing import Any, Literal, Union
 from omegaconf import DictConfig, OmegaConf
 
 from lrsched_pl.compose import Sequence, Warmup
-from lrsched_pl.errors import ConfigValueError, UnknownKeyError, check_choice, check_float
+from lrsched_pl.errors import ConfigValueError, UnknownKeyError, check_float
 from lrsched_pl.plateau import ReducePlateau
 from lrsched_pl.schedules import (
     Constant,
@@ -130,10 +130,18 @@ def _build_option(values: dict[str, Any], where: str, interval: str | None) -> t
         children = own.pop("schedules", [])
         if not isinstance(children, list):
             raise ConfigValueError(f"{where}.schedules", children, "a list of schedule nodes, each with a `name`")
-        own["schedules"] = tuple(
-            _build_option(c if isinstance(c, dict) else {"name": c}, f"{where}.schedules[{i}]", interval)[0]
+        built = [
+            _build_option(c if isinstance(c, dict) else {"name": c}, f"{where}.schedules[{i}]", interval)
             for i, c in enumerate(children)
-        )
+        ]
+        for i, (_, _, child_plateau) in enumerate(built):
+            if child_plateau is not None:  # a plateau decides on validations, not on a segment's local time
+                raise ConfigValueError(
+                    f"{where}.schedules[{i}].name", "plateau",
+                    "a schedule, not a plateau: a plateau cannot be one segment of a sequence; put it on top of the "
+                    "whole sequence with `plateau=val_loss` (or val_acc)",
+                )  # fmt: skip
+        own["schedules"] = tuple(schedule for schedule, _, _ in built)
         schedule = _build(Sequence, own, where)
     elif spec.cls is ReducePlateau:
         schedule, plateau = Constant(), _build(ReducePlateau, own, where)
@@ -197,18 +205,18 @@ def schedule_callback(schedule: Node, plateau: Node | None = None) -> Any:
     return ScheduleCallback(sched, interval=interval, plateau=plateau_).use_config_names("schedule", plateau_key)
 
 
-OBJECTIVE_DIRECTIONS = ("minimize", "maximize")  # objective_direction: which value of `objective` is best
-
-
 def validate(cfg: DictConfig) -> None:
-    """Checks the whole run config before anything heavy is imported.
+    """Checks the whole run config before anything heavy is imported: the schedule and plateau here, every other
+    node and key in :func:`lrsched_pl.checks.check_run`.
 
     Raises:
         ConfigValueError: Naming the first offending key and what it allows.
     """
-    check_choice("objective_direction", cfg.get("objective_direction", "minimize"), OBJECTIVE_DIRECTIONS)
+    from lrsched_pl.checks import check_run
+
     sched, _, plateau = build_parts(cfg.schedule, cfg.get("plateau"))
-    lr = cfg.optimizer.get("lr")
+    plain = plain_config(cfg)
+    lr = (plain.get("optimizer") or {}).get("lr")
     check_float("optimizer.lr", lr, low=0.0, low_open=True)
     for where, part in (("schedule", sched), ("schedule" if cfg.get("plateau") is None else "plateau", plateau)):
         try:
@@ -216,6 +224,32 @@ def validate(cfg: DictConfig) -> None:
                 part.check_lr(lr)
         except ConfigValueError as err:
             raise err.under(where) from None
+    check_run(plain, sched, plateau)
+
+
+def plain_config(cfg: DictConfig) -> dict[str, Any]:
+    """The run config (without Hydra's own node) as plain Python values, interpolations resolved.
+
+    Raises:
+        ConfigValueError: Naming a key whose interpolation (``${...}``) cannot be resolved.
+    """
+    from omegaconf.errors import OmegaConfBaseException
+
+    plain: dict[str, Any] = {}
+    for key in cfg:
+        if key == "hydra":
+            continue
+        try:
+            value = cfg[key]
+            plain[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        except OmegaConfBaseException as err:
+            if "HydraConfig was not set" in str(err):  # composed outside a run (the preview): `${hydra:...}` stays
+                node = cfg._get_node(key)
+                plain[key] = OmegaConf.to_container(node, resolve=False) if OmegaConf.is_config(node) else node._value()
+                continue
+            where = getattr(err, "full_key", None) or key
+            raise ConfigValueError(str(where), "an interpolation", f"resolvable ({str(err).splitlines()[0]})") from None
+    return plain
 
 
 def discard_unstarted_run(run_dir: str | Path) -> None:

@@ -643,7 +643,7 @@ class Cyclic(Schedule):
 
     Args:
         min_lr: The absolute LR at the start of each cycle (torch ``base_lr``), >= 0.
-        max_lr: The absolute peak for every param group (>= ``min_lr``); ``None`` means each group's ``lr0``.
+        max_lr: The absolute peak for every param group (> ``min_lr``); ``None`` means each group's ``lr0``.
         step_size_up: Intervals of the rising half, an int >= 1 or a fraction of the run.
         step_size_down: Intervals of the falling half; ``None`` means ``step_size_up``.
         mode: ``triangular``, ``triangular2`` or ``exp_range``.
@@ -669,8 +669,8 @@ class Cyclic(Schedule):
 
     def __post_init__(self) -> None:
         check_float("min_lr", self.min_lr, low=0.0)
-        if self.max_lr is not None:
-            check_float("max_lr", self.max_lr, low=self.min_lr)
+        if self.max_lr is not None:  # equal to min_lr it would be a constant LR (0 with the default min_lr)
+            check_float("max_lr", self.max_lr, low=self.min_lr, low_open=True)
         _parse_dur_strings(self, "step_size_up", "step_size_down")
         check_length("step_size_up", self.step_size_up)
         if self.step_size_down is not None:
