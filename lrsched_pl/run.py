@@ -17,6 +17,19 @@ from lrsched_pl.hparams import log_hparams, log_layout
 
 # Lightning 2.6 with torch >= 2.10 warns about torch's pytree API on every fit; nothing a user can act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
+# On a host with SLURM's client tools, every run that srun did not start hears about srun: a run started here
+# on purpose (a laptop-style run on a login node, a job of a local launcher) has nothing to act on either.
+warnings.filterwarnings("ignore", message=r".*The `srun` command is available on your system but is not used.*")
+
+
+class _NoAdvert(logging.Filter):
+    """Drops Lightning's advertisement for its cloud logger (a tip in every run); keeps every real message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NoAdvert())
 
 
 def train(cfg: DictConfig, sweep: bool = False) -> float | None:
