@@ -107,7 +107,7 @@ def explain(error: BaseException) -> tuple[str, str | None] | None:
         if "is not in struct" in text or (cause is not None and "is not in struct" in str(cause)):
             key = text.split("Could not override '", 1)[1].split("'", 1)[0] if "Could not override '" in text else ""
             return (
-                f"unknown key `{key}`" if key else (lines[0] if lines else text),
+                f"Unknown key `{key}`" if key else (lines[0] if lines else text),
                 f"list the keys with `--cfg job`; add a key of your own with `+{key}=...`" if key else None,
             )
         if "Could not append to config. An item is already at" in text:
