@@ -169,3 +169,31 @@ def test_runs_carry_no_litlogger_tip_and_no_srun_hint_but_real_warnings(tmp_path
     assert proc.returncode == 0, out
     assert "litlogger" not in out and "srun" not in out
     assert "smaller than the logging interval" in out  # Lightning's real warnings stay
+
+
+def test_a_model_of_the_users_own_is_checked_against_its_init_without_importing_it(tmp_path: Path) -> None:
+    """Unknown and missing keys of a `_target_` of the user's own, read from its source: refused before Lightning
+    loads (the module raises if imported, so a refusal proves it was not)."""
+    pkg = tmp_path / "my_pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "model.py").write_text(
+        "raise ImportError('imported during validation')\n"
+        "class MyModel:\n"
+        "    def __init__(self, optimizer, width: int, depth: int = 2):\n"
+        "        pass\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    target = "model._target_=my_pkg.model.MyModel"
+    cases = [
+        ([target, "~model.num_features", "~model.num_classes", "~model.hidden", "~model.dropout"], "model.width"),
+        ([target, "~model.num_features", "~model.num_classes", "~model.hidden", "~model.dropout", "+model.width=4",
+          "+model.dept=3"], "model.dept"),  # fmt: skip
+        ([target, "model.num_features=64"], "model.num_features"),
+        (["~model.num_features", "~model.num_classes", "~model.hidden", "~model.dropout", target, "+model.width=abc"],
+         "model.width"),  # fmt: skip
+    ]
+    for i, (overrides, key) in enumerate(cases):
+        proc = _train(overrides, tmp_path / f"run{i}", env=env)
+        assert proc.returncode == 1 and f"`{key}`" in proc.stderr, (overrides, proc.stderr)
+        assert "imported during validation" not in proc.stderr and not (tmp_path / f"run{i}").exists()
