@@ -37,6 +37,7 @@ from typing import Any
 from benchmarks._common import RESULTS, ROOT, machine, table
 
 WORK_ROOT = ROOT / "outputs" / "benchmarks"
+EXTRA: list[str] = []  # overrides of every run set from the command line (the accelerator)
 COMMON = [
     "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.callbacks.sweep_summary.report=false",
     "~callbacks.model_checkpoint", "trainer.log_every_n_steps=10",
@@ -66,7 +67,7 @@ def _digits(data: str) -> Workload:
 
 
 def _lm_steps(scale: float) -> int:
-    return max(40, round(480 * scale / 40) * 40)
+    return max(40, round(320 * scale / 40) * 40)
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -81,7 +82,7 @@ WORKLOADS: dict[str, Workload] = {
     ),  # fmt: skip
     "lm": Workload(
         "`data=pydoc_topics model=transformer_lm`: a 2-layer causal transformer (d=64) on bytes of the Python "
-        "reference manual, AdamW, batch 32 x 64 tokens, 480 steps, validated every 60 steps",
+        "reference manual, AdamW, batch 32 x 64 tokens, 320 steps, validated every 40 steps",
         lambda s: ["data=pydoc_topics", "model=transformer_lm", "optimizer=adamw",
                    f"trainer.max_steps={_lm_steps(s) + 1}",  # +1: Lightning skips the check at the last step
                    f"trainer.val_check_interval={_lm_steps(s) // 8}"],
@@ -133,7 +134,7 @@ class Budget:
     name: str
 
 
-BUDGETS = {"full": Budget(4, 3, 1.0, "full"), "quick": Budget(2, 1, 0.25, "quick"),
+BUDGETS = {"full": Budget(3, 3, 1.0, "full"), "quick": Budget(2, 1, 0.25, "quick"),
            "tiny": Budget(1, 1, 0.1, "tiny")}  # fmt: skip
 
 
@@ -195,13 +196,14 @@ def _trial_of(result: dict[str, Any]) -> str:
     return next(o.split("=", 1)[1] for o in result["overrides"] if o.startswith("+trial="))
 
 
-def run_trials(workload: Workload, scale: float, names: list[str], base: Path, config_dir: Path) -> dict[str, str]:
+def run_trials(workload: Workload, scale: float, names: list[str], base: Path, config_dir: Path,
+               extra: tuple[str, ...] = ()) -> dict[str, str]:  # fmt: skip
     """Runs the trials that have no result under ``base`` yet (one sweep, a new ``part<k>``); ``{trial: job dir}``."""
     done = {_trial_of(r): r for r in completed_jobs(base, ("completed", "failed"))}
     if missing := [n for n in names if n not in done]:
         part = base / f"part{len(list(base.glob('part*')))}"
         keys = [o.split("=", 1)[0] for o in workload.overrides(scale)]
-        sweep([*workload.overrides(scale), f"+trial={','.join(missing)}"], part,
+        sweep([*workload.overrides(scale), *extra, f"+trial={','.join(missing)}"], part,
               [f"hydra.searchpath=[file://{config_dir}]",
                f"hydra.job.config.override_dirname.exclude_keys=[{','.join(keys)}]"])  # fmt: skip
         done = {_trial_of(r): r for r in completed_jobs(base, ("completed", "failed"))}
@@ -264,7 +266,7 @@ def tune(name: str, budget: Budget, arms: list[str], work: Path) -> dict[str, st
             for trial, u in zip(_names(arm, study, budget.trials), points(study, budget.trials)):
                 write_trial(config_dir, trial, trial_config(workload, ARMS[arm], u, tuning_seed(study), steps))
                 names.append(trial)
-    return run_trials(workload, budget.scale, names, work / name / "tune", config_dir)
+    return run_trials(workload, budget.scale, names, work / name / "tune", config_dir, tuple(EXTRA))
 
 
 def fix_target(name: str, budget: Budget, dirs: dict[str, str], work: Path) -> float:
@@ -305,7 +307,7 @@ def score(name: str, budget: Budget, arms: list[str], work: Path, target: float,
             config["seed"] = heldout_seed(study)
             write_trial(config_dir, f"{pick[0]}_heldout", config)
             heldout.append(f"{pick[0]}_heldout")
-    final = run_trials(workload, budget.scale, heldout, work / name / "heldout", config_dir) if heldout else {}
+    final = run_trials(workload, budget.scale, heldout, work / name / "heldout", config_dir, tuple(EXTRA))
     scores: dict[str, list[StudyScore]] = {}
     for (arm, study), pick in picked.items():
         if pick is None:
@@ -377,7 +379,8 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
                    f"workload, runs at {budget.scale:g}× the full length; {len(arms)} arms, {len(workloads)} "
                    f"workloads; tuning seeds {', '.join(str(tuning_seed(k)) for k in range(budget.studies))}, "
                    f"held-out seeds {', '.join(str(heldout_seed(k)) for k in range(budget.studies))}; "
-                   f"{seconds / 60:.1f} minutes for this invocation (finished trials of earlier ones reused).")
+                   f"{seconds / 60:.1f} minutes for this invocation (finished trials of earlier ones reused); "
+                   f"`{' '.join(EXTRA) or 'trainer.accelerator=cpu'}`.")
     wl_table = table(["workload", "what", "metric (target)", "target", "peak LR range"],
                      [[w, WORKLOADS[w].description, f"{WORKLOADS[w].metric} ({WORKLOADS[w].mode})",
                        f"{targets[w]:.4f}", f"{WORKLOADS[w].lr[0]:g} – {WORKLOADS[w].lr[1]:g}"] for w in workloads])
@@ -390,16 +393,16 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
                           *(f"{v:.2f}" for v in rho[a])] for a in arms])
     secs_table = table(["arm", *workloads],
                        [[a, *(_cell(median_score(results[w][a], "seconds"), 1) for w in workloads)] for a in arms])
-    body = "\n\n".join([
+    body = "\n\n".join(part for part in [
         __doc__.split("\n\n", 1)[1].strip(), budget_text, "## Workloads (targets fixed once)", wl_table,
-        _corpus_line(), "## Arms", arm_table,
+        _corpus_line() if "lm" in workloads else "", "## Arms", arm_table,
         "## Scores: median steps to the target on the held-out seeds (studies that reached it)",
         "ρ(τ): the share of workloads on which the arm is within τ× of the fastest arm (the performance profile).",
         steps_table, f"![performance profiles]({figure.relative_to(out)})", "## The same in seconds (median)",
         "Seconds from the run's first event, two jobs at a time on a shared 2-core machine: noisy; read the steps.",
-        secs_table, "## Reading", *_verdicts({w: results[w] for w in workloads}),
+        secs_table, "## Reading", "\n".join(_verdicts({w: results[w] for w in workloads})),
         f"Per-study picks and scores: `{(fig_dir / 'scores.json').relative_to(out)}`.",
-    ])  # fmt: skip
+    ] if part)  # fmt: skip
     path = out / f"{stem}.md"
     title = f"Time to target: schedules under AlgoPerf's protocol (issue #14{', ' + budget.name if budget.name != 'full' else ''})"
     rerun = f"Re-run: `python -m benchmarks.time_to_target{' --' + budget.name if budget.name != 'full' else ''}`."
@@ -416,6 +419,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated, of: " + ", ".join(ARMS))
     parser.add_argument("--work", type=Path, default=None, help="where the sweeps go (default: outputs/benchmarks/)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the results file and figure go")
+    parser.add_argument("--accelerator", default="cpu", help="trainer.accelerator of every run (cpu, gpu)")
     args = parser.parse_args(argv)
     budget = BUDGETS["quick" if args.quick else "tiny" if args.tiny else "full"]
     workloads, arms = args.workloads.split(","), args.arms.split(",")
@@ -424,7 +428,9 @@ def main(argv: list[str] | None = None) -> Path:
             parser.error(f"unknown {kind} {unknown}; known: {', '.join(known)}")
     if "constant" not in arms:
         parser.error("the arms must include `constant`: it sets the targets")
-    work = (args.work or WORK_ROOT / "time_to_target") / budget.name
+    work = (args.work or WORK_ROOT / "time_to_target") / (budget.name + ("" if args.accelerator == "cpu" else
+                                                                       f"_{args.accelerator}"))
+    EXTRA[:] = [f"trainer.accelerator={args.accelerator}"]
     started = time.perf_counter()
     targets, results = {}, {}
     for name in workloads:
