@@ -30,11 +30,22 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lrsched_pl"
 
 
+def _package() -> Any:
+    """The ``mnist1d`` package (its ``data`` and ``utils`` modules loaded), or an error that says how to install it."""
+    try:
+        import mnist1d.data
+        import mnist1d.utils
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError(
+            f"data=mnist1d generates its data with the `mnist1d` package ({error}); install it with "
+            "pip install 'lrsched_pl[workloads]' (or pip install mnist1d)"
+        ) from error
+    return mnist1d
+
+
 def dataset_args(num_samples: int = 5000, seed: int = 42) -> dict[str, Any]:
     """The package's ``get_dataset_args()`` (the paper's set), with ``num_samples`` and ``seed`` replaced."""
-    from mnist1d.data import get_dataset_args
-
-    args = get_dataset_args(as_dict=True)
+    args = _package().data.get_dataset_args(as_dict=True)
     args.update(num_samples=num_samples, seed=seed)
     args.pop("url", None)  # only get_dataset's download uses it
     return args
@@ -46,8 +57,8 @@ def generate(args: dict[str, Any], cache_dir: Path | None = None) -> dict[str, n
     ``make_dataset`` re-seeds NumPy's and ``random``'s global generators; their states are restored afterwards so
     generating the data does not change a run's seeded randomness.
     """
-    from mnist1d.data import make_dataset
-    from mnist1d.utils import ObjectView
+    package = _package()
+    make_dataset, ObjectView = package.data.make_dataset, package.utils.ObjectView
 
     key = json.dumps({**args, "mnist1d": metadata.version("mnist1d")}, sort_keys=True)
     path = (cache_dir or default_cache_dir()) / f"mnist1d-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import random
 import socket
@@ -19,7 +20,9 @@ from lrsched_pl.models_1d import CNN1D, MLP1D
 from lrsched_pl.run import train
 from lrsched_pl.text_data import PydocTopicsDataModule, corpus, corpus_info, decode, encode
 
-pytest.importorskip("mnist1d")
+needs_mnist1d = pytest.mark.skipif(
+    importlib.util.find_spec("mnist1d") is None, reason="data=mnist1d needs the mnist1d package (the workloads extra)"
+)
 
 
 class NetworkBlocked(RuntimeError):
@@ -57,6 +60,7 @@ def paper_set(tmp_path_factory: pytest.TempPathFactory) -> MNIST1DDataModule:
     return data
 
 
+@needs_mnist1d
 def test_mnist1d_is_the_papers_set_split_80_20(paper_set: MNIST1DDataModule) -> None:
     from mnist1d.data import get_dataset_args, make_dataset
 
@@ -71,6 +75,7 @@ def test_mnist1d_is_the_papers_set_split_80_20(paper_set: MNIST1DDataModule) -> 
     assert batch[0].shape == (100, 40) and batch[1].shape == (100,)
 
 
+@needs_mnist1d
 def test_mnist1d_is_generated_offline_deterministically_and_cached(tmp_path: Path, no_network: None) -> None:
     np_state, py_state = np.random.get_state(), random.getstate()
     first = MNIST1DDataModule(num_samples=300, seed=7, cache_dir=str(tmp_path / "a"))
@@ -152,8 +157,8 @@ TRAIN = ["schedule=cosine", "trainer.max_epochs=2", "trainer.limit_train_batches
 
 @pytest.mark.parametrize(
     ("workload", "tag"),
-    [(["data=mnist1d", "model=cnn1d", "optimizer=adam"], "lr-Adam"),
-     (["data=mnist1d", "model=mlp1d", "optimizer=adam"], "lr-Adam"),
+    [pytest.param(["data=mnist1d", "model=cnn1d", "optimizer=adam"], "lr-Adam", marks=needs_mnist1d),
+     pytest.param(["data=mnist1d", "model=mlp1d", "optimizer=adam"], "lr-Adam", marks=needs_mnist1d),
      (["data=pydoc_topics", "model=transformer_lm", "optimizer=adamw"], "lr-AdamW")],
     ids=["cnn1d", "mlp1d", "transformer_lm"],
 )  # fmt: skip
