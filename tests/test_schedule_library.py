@@ -521,7 +521,7 @@ def library_cases(draw: st.DrawFn, kind: str) -> tuple[Schedule, int, float, flo
         levels = [1.0, 1.0 / div, 1.0 / div / final]
         return sched, run, lr0, peak * min(levels), peak * max(levels), total - 1
     if kind == "cyclic":
-        max_lr = draw(st.none() | st.floats(0.0, 2.0).map(lambda x: min_lr + x))
+        max_lr = draw(st.none() | st.floats(1e-3, 2.0).map(lambda x: min_lr + x))  # above min_lr: a real cycle
         sched = Cyclic(
             min_lr,
             max_lr,
@@ -682,7 +682,7 @@ BAD = [
     *[(OneCycle, "base_momentum", v, "base_momentum") for v in (-0.1, 1.0, *BAD_FLOATS)],
     *[(OneCycle, "max_momentum", v, "max_momentum") for v in (1.0, 0.5, *BAD_FLOATS)],  # 0.5 < base 0.85
     *[(Cyclic, "min_lr", v, "min_lr") for v in (-0.1, *BAD_FLOATS)],
-    *[(Cyclic, "max_lr", v, "max_lr") for v in (-0.1, *BAD_FLOATS)],
+    *[(Cyclic, "max_lr", v, "max_lr") for v in (0.0, -0.1, *BAD_FLOATS)],  # 0.0 = min_lr: no cycle
     *[(Cyclic, "step_size_up", v, "step_size_up") for v in (*BAD_LENGTHS, None)],
     *[(Cyclic, "step_size_down", v, "step_size_down") for v in BAD_LENGTHS],
     *[(Cyclic, "mode", v, "mode") for v in ("triangle", "exp", None)],
@@ -736,7 +736,7 @@ def test_bad_argument_names_its_key(cls, key, value, named):
         (OneCycle, "pct_start", 0.999),
         (OneCycle, "max_lr", 10.0),
         (OneCycle, "total", 4),
-        (Cyclic, "max_lr", 0.0),
+        (Cyclic, "max_lr", 1e-9),  # just above min_lr (0): equal would be a constant LR, refused
         (Cyclic, "step_size_down", 1),
         (Cyclic, "gamma", 1e-9),
         (InverseSqrt, "timescale", None),
