@@ -131,7 +131,8 @@ class Sequence(Schedule):
         object.__setattr__(self, "boundaries", tuple(self.boundaries))
         if self.levels is not None:
             if not isinstance(self.levels, (list, tuple)) or len(self.levels) != len(self.schedules):
-                raise ConfigValueError("levels", self.levels, f"null or a list of {len(self.schedules)} factors > 0, one per schedule")
+                allowed = f"null or a list of {len(self.schedules)} factors > 0, one per schedule"
+                raise ConfigValueError("levels", self.levels, allowed)
             object.__setattr__(self, "levels", tuple(self.levels))
             for i, level in enumerate(self.levels):
                 check_float(f"levels[{i}]", level, low=0.0, low_open=True)

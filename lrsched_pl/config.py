@@ -125,7 +125,9 @@ def _build_option(values: dict[str, Any], where: str, interval: str | None) -> t
         if interval not in ("step", "epoch"):
             raise ConfigValueError(f"{where}.interval", interval, "one of step, epoch")
     elif values.get("interval", interval) != interval:
-        raise ConfigValueError(f"{where}.interval", values["interval"], f"absent or `{interval}`, the enclosing schedule's interval")
+        raise ConfigValueError(
+            f"{where}.interval", values["interval"], f"absent or `{interval}`, the enclosing schedule's interval"
+        )
     plateau = None
     if spec.cls in (Sequence, Product):
         children = own.pop("schedules", [])
