@@ -459,3 +459,47 @@ def test_preview_draws_a_product(compose):
     lr0, run = float(compose(*overrides).optimizer.lr), len(result.lr)
     ref = Warmup(Product((CosineDecay(), CosineRestarts())), 10, 0.0, "cosine").bind(run)
     assert result.lr == pytest.approx([ref(t, lr0) for t in range(run)], rel=1e-12)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The plateau's counting against Keras's (the documented offset)
+# ---------------------------------------------------------------------------------------------------------------
+
+
+def keras_reduce_on_plateau(metrics, lr0, factor, patience, cooldown):
+    """keras.callbacks.ReduceLROnPlateau.on_epoch_end (mode min, min_delta 0, min_lr 0), written out from
+    keras/src/callbacks/reduce_lr_on_plateau.py: the LR after each validation."""
+    best, wait, cooldown_counter, lr, lrs = math.inf, 0, 0, lr0, []
+    for current in metrics:
+        if cooldown_counter > 0:
+            cooldown_counter -= 1
+            wait = 0
+        if current < best:
+            best, wait = current, 0
+        elif not cooldown_counter > 0:
+            wait += 1
+            if wait >= patience:
+                lr, cooldown_counter, wait = lr * factor, cooldown, 0
+        lrs.append(lr)
+    return lrs
+
+
+@pytest.mark.parametrize(("patience", "cooldown"), [(1, 1), (2, 1), (2, 3), (4, 2)])
+def test_plateau_counts_one_validation_more_than_keras(patience, cooldown):
+    """Keras's patience=p, cooldown=c is our patience=p - 1, cooldown=c - 1; the same numbers differ."""
+    from lrsched_pl.plateau import ReducePlateau
+
+    rng = torch.Generator().manual_seed(patience * 10 + cooldown)
+    metrics = [1.0 - 0.01 * int(i) for i in torch.randint(0, 30, (120,), generator=rng)]  # many plateaus
+
+    def ours(p: int, c: int) -> list[float]:
+        plateau = ReducePlateau(factor=0.5, patience=p, threshold=0.0, threshold_mode="abs", cooldown=c, eps=0.0)
+        out = []
+        for m in metrics:
+            plateau.step(m, lrs=[0.1])
+            out.append(plateau.apply(0.1))
+        return out
+
+    keras = keras_reduce_on_plateau(metrics, 0.1, 0.5, patience, cooldown)
+    assert [pytest.approx(x, rel=1e-12) for x in ours(patience - 1, cooldown - 1)] == keras
+    assert ours(patience, cooldown) != pytest.approx(keras)
