@@ -168,7 +168,7 @@ PARAM_GROUPS: dict[str, Spec] = {
     "lrsched_pl.param_groups.NoDecay": {"patterns": _PATTERNS},
     "lrsched_pl.param_groups.LayerDecay": {
         "decay": number(0, 1, low_open=True),
-        "layers": optional(Rule(lambda v: isinstance(v, list) and len(v) > 0 and all(isinstance(x, str) and x for x in v),
+        "layers": optional(Rule(lambda v: isinstance(v, list) and len(v) > 0 and all(NAME.test(x) for x in v),
                                 "a non-empty list of module-name patterns, from the input up")),
         "no_decay": BOOL,
         "patterns": _PATTERNS,

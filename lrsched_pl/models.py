@@ -71,7 +71,7 @@ class Classifier(pl.LightningModule):
         self.log("val/acc", self.val_acc, prog_bar=True)
 
     def layer_id(self, name: str) -> int:
-        """The layer of parameter ``name`` for ``param_groups=layer_decay``: the k-th Linear is layer k (the head last)."""
+        """The layer of parameter ``name`` for ``param_groups=layer_decay``: the k-th Linear (from 0), the head last."""
         index = int(name.split(".")[1])  # net.<index>.weight
         return sum(isinstance(m, nn.Linear) for m in self.net[:index])
 

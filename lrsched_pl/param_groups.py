@@ -166,7 +166,8 @@ class LayerDecay:
                 skip = exempt(name, p)
                 key += "_no_decay" if skip else "_decay"
                 extra = {"weight_decay": 0.0} if skip else {}
-            group = groups.setdefault(key, {"name": key, "params": [], "lr_scale": self.decay ** (depth - layer), **extra})
+            scale = self.decay ** (depth - layer)
+            group = groups.setdefault(key, {"name": key, "params": [], "lr_scale": scale, **extra})
             group["params"].append(p)
         return sorted(groups.values(), key=lambda g: (g["name"].split("_")[1].zfill(6), g["name"]))
 

@@ -96,7 +96,8 @@ def test_layer_decay_groups_follow_timms_formula_and_skip_the_frozen_block(layer
     assert grouped == {n for n, _ in model.named_parameters()} - frozen
     assert names_of(model, groups["layer_3_no_decay"]) == {"blocks.2.0.bias", "blocks.2.1.weight", "blocks.2.1.bias"}
     # freezing a block shifts no other layer's scale
-    unfrozen = {g["name"]: g["lr"] for g in Blocks(LayerDecay(decay=DECAY, layers=layers), freeze=False).configure_optimizers().param_groups}
+    unfrozen_opt = Blocks(LayerDecay(decay=DECAY, layers=layers), freeze=False).configure_optimizers()
+    unfrozen = {g["name"]: g["lr"] for g in unfrozen_opt.param_groups}
     assert all(unfrozen[n] == groups[n]["lr"] for n in groups)
 
 

@@ -259,7 +259,8 @@ def test_cosine_exponent_matches_optax_cosine_decay_schedule(exponent, min_lr, t
 def test_cosine_holds_min_lr_past_total_where_torch_climbs_back():
     """The documented difference: torch's CosineAnnealingLR is periodic (back to lr0 at 2T); ours holds min_lr."""
     total, min_lr = 40, 0.001
-    ref = torch_curve(lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=min_lr), 2 * total + 1)
+    make = lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=min_lr)  # noqa: E731
+    ref = torch_curve(make, 2 * total + 1)
     ours = our_curve(CosineDecay(min_lr=min_lr, total=total), 2 * total + 1)
     assert_same(ours[: total + 1], ref[: total + 1])  # equal up to T
     assert all(close(lr, min_lr) for row in ours[total:] for lr in row)  # then held
@@ -278,8 +279,10 @@ def test_warmup_shapes_match_huggingface_warmup_type(shape, warmup, decay, ratio
     lr0 = GROUP_LRS[0]
     ours = Warmup(WarmupStableDecay(decay=decay, min_lr=ratio * lr0), warmup, ratio, shape).bind(RUN)
     for t in range(RUN):
-        ref = lr0 * hf_wsd_lambda(t, num_warmup_steps=warmup, num_stable_steps=RUN - warmup - decay,
-                                  num_decay_steps=decay, warmup_type=shape, decay_type="cosine", min_lr_ratio=ratio)  # fmt: skip
+        ref = lr0 * hf_wsd_lambda(
+            t, num_warmup_steps=warmup, num_stable_steps=RUN - warmup - decay, num_decay_steps=decay,
+            warmup_type=shape, decay_type="cosine", min_lr_ratio=ratio,
+        )  # fmt: skip
         assert close(ours(t, lr0), ref), t
 
 
@@ -414,7 +417,8 @@ def test_sequence_without_levels_is_unchanged_and_levels_are_checked():
             Warmup(CosineDecay(), 5, 0.0, "cosine"),
         ),
         (
-            ["schedule=step", "schedule.warmup=5", "schedule.warmup_shape=exponential", "schedule.warmup_start_factor=0.01"],
+            ["schedule=step", "schedule.warmup=5", "schedule.warmup_shape=exponential",
+             "schedule.warmup_start_factor=0.01"],  # fmt: skip
             Warmup(StepDecay(), 5, 0.01, "exponential"),
         ),
         (
@@ -439,9 +443,11 @@ def test_new_keys_reach_the_schedule(compose, overrides, expected):
         (["schedule=exponential", "schedule.gamma=1.5", "schedule.end_factor=0.5"], "schedule.end_factor"),
         (["schedule=cosine", "schedule.warmup_shape=quadratic"], "schedule.warmup_shape"),
         (["schedule=cosine", "schedule.warmup=3", "schedule.warmup_shape=exponential"], "schedule.warmup_start_factor"),
-        (["schedule=product", "schedule.schedules=[{name: cosine, min_lr: 0.01}, {name: step}]"], "schedule.schedules[0].min_lr"),
+        (["schedule=product", "schedule.schedules=[{name: cosine, min_lr: 0.01}, {name: step}]"],
+         "schedule.schedules[0].min_lr"),  # fmt: skip
         (["schedule=product", "schedule.schedules=[{name: plateau}, {name: step}]"], "schedule.schedules[0].name"),
-        (["schedule=product", "schedule.schedules=[{name: step, interval: epoch}, {name: step}]"], "schedule.schedules[0].interval"),
+        (["schedule=product", "schedule.schedules=[{name: step, interval: epoch}, {name: step}]"],
+         "schedule.schedules[0].interval"),  # fmt: skip
         (["schedule=sequence", "schedule.levels=[1, -1]"], "schedule.levels[1]"),
     ],
 )
