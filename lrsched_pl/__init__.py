@@ -6,7 +6,7 @@ imported on first use, so the command line answers ``--help`` and config errors 
 
 from typing import Any
 
-from lrsched_pl.compose import Sequence, Warmup
+from lrsched_pl.compose import Product, Sequence, Warmup
 from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.plateau import ReducePlateau
 from lrsched_pl.schedules import (
@@ -42,6 +42,7 @@ __all__ = [
     "OneCycle",
     "Piecewise",
     "PolynomialDecay",
+    "Product",
     "ReducePlateau",
     "Schedule",
     "ScheduleCallback",

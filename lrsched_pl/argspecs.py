@@ -162,6 +162,19 @@ DIGITS: Spec = {
     "label_noise": number(0, 1, high_open=True),
 }
 
+# The `param_groups` builders (lrsched_pl.param_groups): the same ranges their own __post_init__ checks.
+_PATTERNS = list_of(NAME)
+PARAM_GROUPS: dict[str, Spec] = {
+    "lrsched_pl.param_groups.NoDecay": {"patterns": _PATTERNS},
+    "lrsched_pl.param_groups.LayerDecay": {
+        "decay": number(0, 1, low_open=True),
+        "layers": optional(Rule(lambda v: isinstance(v, list) and len(v) > 0 and all(NAME.test(x) for x in v),
+                                "a non-empty list of module-name patterns, from the input up")),
+        "no_decay": BOOL,
+        "patterns": _PATTERNS,
+    },
+}
+
 # `_target_` -> its spec; keys given to the class by the run itself (the model's `optimizer`) are not in the config.
 KNOWN: dict[str, Spec] = {
     "lightning.pytorch.Trainer": TRAINER,
@@ -171,4 +184,5 @@ KNOWN: dict[str, Spec] = {
     "lrsched_pl.models.Classifier": CLASSIFIER,
     "lrsched_pl.data.DigitsDataModule": DIGITS,
     **OPTIMIZERS,
+    **PARAM_GROUPS,
 }

@@ -108,7 +108,10 @@ def check_run(cfg: dict[str, Any], schedule: Any, plateau: Any) -> None:
         raise ConfigValueError("trainer", trainer, "a node with a `_target_` (trainer=default)")
     check_node("trainer", trainer, supplied=("logger", "callbacks"))
     _check_lengths(trainer)
-    check_node("model", cfg.get("model") or {}, supplied=("optimizer",))
+    model = check_node("model", cfg.get("model") or {}, supplied=("optimizer", "param_groups"))
+    if cfg.get("param_groups"):  # param_groups=none is an empty node
+        check_node("param_groups", cfg["param_groups"])
+        _check_takes_param_groups(model)
     check_node("data", cfg.get("data") or {})
     optimizer = check_node("optimizer", cfg.get("optimizer") or {}, supplied=("params",))
     if cfg.get("logger"):
@@ -125,6 +128,17 @@ def check_run(cfg: dict[str, Any], schedule: Any, plateau: Any) -> None:
             f"false with `{optimizer}`, which has no momentum to cycle (or use optimizer=sgd, adam, adamw, rmsprop)",
         )  # fmt: skip
     _check_schedule_runs(cfg, callbacks, plateau)
+
+
+def _check_takes_param_groups(model: str) -> None:
+    """A param-group builder is handed to the model as its ``param_groups`` argument: the model must take one."""
+    params = init_params(model) if model not in KNOWN else None
+    if params is not None and not params.any_keyword and "param_groups" not in params.names:
+        raise ConfigValueError(
+            "param_groups", "set",
+            f"none with `{model}`, whose __init__ takes no `param_groups` (add `param_groups=None` and build the "
+            "optimizer with lrsched_pl.param_groups.make_optimizer(optimizer, self, param_groups))",
+        )  # fmt: skip
 
 
 def _check_ckpt_path(path: Any) -> None:

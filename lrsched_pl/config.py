@@ -20,7 +20,7 @@ from typing import Any, Literal, Union
 
 from omegaconf import DictConfig, OmegaConf
 
-from lrsched_pl.compose import Sequence, Warmup
+from lrsched_pl.compose import Product, Sequence, Warmup, check_warmup_shape
 from lrsched_pl.errors import ConfigValueError, UnknownKeyError, check_float
 from lrsched_pl.plateau import ReducePlateau
 from lrsched_pl.schedules import (
@@ -67,12 +67,13 @@ OPTIONS: dict[str, Option] = {
     "wsd": Option(WarmupStableDecay, "step"),
     "piecewise": Option(Piecewise, "step"),
     "sequence": Option(Sequence, "step"),
+    "product": Option(Product, "step"),
     # a constant schedule under a plateau: its keys are the plateau's
     "plateau": Option(ReducePlateau, "epoch"),
 }
 
 # Keys every `schedule=` option has besides its class's own: the warmup wraps whatever the option builds.
-_COMMON_KEYS = ("name", "interval", "warmup", "warmup_start_factor")
+_COMMON_KEYS = ("name", "interval", "warmup", "warmup_start_factor", "warmup_shape")
 
 
 def natural_interval(schedule: Schedule | ReducePlateau) -> Literal["step", "epoch"]:
@@ -124,9 +125,11 @@ def _build_option(values: dict[str, Any], where: str, interval: str | None) -> t
         if interval not in ("step", "epoch"):
             raise ConfigValueError(f"{where}.interval", interval, "one of step, epoch")
     elif values.get("interval", interval) != interval:
-        raise ConfigValueError(f"{where}.interval", values["interval"], f"absent or `{interval}`, the sequence's interval")
+        raise ConfigValueError(
+            f"{where}.interval", values["interval"], f"absent or `{interval}`, the enclosing schedule's interval"
+        )
     plateau = None
-    if spec.cls is Sequence:
+    if spec.cls in (Sequence, Product):
         children = own.pop("schedules", [])
         if not isinstance(children, list):
             raise ConfigValueError(f"{where}.schedules", children, "a list of schedule nodes, each with a `name`")
@@ -138,11 +141,11 @@ def _build_option(values: dict[str, Any], where: str, interval: str | None) -> t
             if child_plateau is not None:  # a plateau decides on validations, not on a segment's local time
                 raise ConfigValueError(
                     f"{where}.schedules[{i}].name", "plateau",
-                    "a schedule, not a plateau: a plateau cannot be one segment of a sequence; put it on top of the "
-                    "whole sequence with `plateau=val_loss` (or val_acc)",
+                    f"a schedule, not a plateau: a plateau cannot be one part of a {name}; put it on top of the "
+                    f"whole {name} with `plateau=val_loss` (or val_acc)",
                 )  # fmt: skip
         own["schedules"] = tuple(schedule for schedule, _, _ in built)
-        schedule = _build(Sequence, own, where)
+        schedule = _build(spec.cls, own, where)
     elif spec.cls is ReducePlateau:
         schedule, plateau = Constant(), _build(ReducePlateau, own, where)
     else:
@@ -151,16 +154,14 @@ def _build_option(values: dict[str, Any], where: str, interval: str | None) -> t
         schedule = _build(spec.cls, own, where)
     warmup = values.get("warmup", 0)
     start = values.get("warmup_start_factor", 0.0)
-    if warmup != 0:
-        try:
-            schedule = Warmup(schedule, Dur.parse("warmup", warmup), start)
-        except ConfigValueError as err:
-            raise err.under(where) from None
-    else:
-        try:
-            check_float("warmup_start_factor", start, low=0.0, high=1.0)
-        except ConfigValueError as err:
-            raise err.under(where) from None
+    shape = values.get("warmup_shape", "linear")
+    try:
+        if warmup != 0:
+            schedule = Warmup(schedule, Dur.parse("warmup", warmup), start, shape)
+        else:
+            check_warmup_shape(shape, start)
+    except ConfigValueError as err:
+        raise err.under(where) from None
     return schedule, interval, plateau
 
 

@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from lrsched_pl.param_groups import ParamGroupBuilder, make_optimizer
+
 OptimizerFactory = Callable[[Iterable[torch.nn.Parameter]], torch.optim.Optimizer]
 
 
@@ -17,8 +19,9 @@ class Classifier(pl.LightningModule):
     """An MLP classifier that logs ``train/loss``, ``val/loss`` and ``val/acc``.
 
     The optimizer comes from the ``optimizer`` config group as a factory (a ``functools.partial`` that Hydra
-    builds from ``_partial_: true``); ``configure_optimizers`` calls it on the parameters and returns no LR
-    scheduler, since the ScheduleCallback owns the learning rate.
+    builds from ``_partial_: true``); ``configure_optimizers`` calls it on the parameters, or on the groups of the
+    ``param_groups`` config group's builder, and returns no LR scheduler, since the ScheduleCallback owns the
+    learning rate.
 
     Args:
         optimizer: Callable taking the parameters and returning an optimizer.
@@ -26,6 +29,7 @@ class Classifier(pl.LightningModule):
         num_classes: Output classes.
         hidden: Width of each hidden layer; ``[]`` gives a linear model.
         dropout: Dropout after each hidden layer.
+        param_groups: A param-group builder (:mod:`lrsched_pl.param_groups`); ``None``: one group.
     """
 
     def __init__(
@@ -35,10 +39,12 @@ class Classifier(pl.LightningModule):
         num_classes: int = 10,
         hidden: list[int] | tuple[int, ...] = (128,),
         dropout: float = 0.0,
+        param_groups: ParamGroupBuilder | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["optimizer"])
+        self.save_hyperparameters(ignore=["optimizer", "param_groups"])
         self.optimizer_factory = optimizer
+        self.param_groups = param_groups
         layers: list[nn.Module] = []
         width = num_features
         for h in hidden:
@@ -64,5 +70,10 @@ class Classifier(pl.LightningModule):
         self.log("val/loss", F.cross_entropy(logits, y), prog_bar=True)
         self.log("val/acc", self.val_acc, prog_bar=True)
 
+    def layer_id(self, name: str) -> int:
+        """The layer of parameter ``name`` for ``param_groups=layer_decay``: the k-th Linear (from 0), the head last."""
+        index = int(name.split(".")[1])  # net.<index>.weight
+        return sum(isinstance(m, nn.Linear) for m in self.net[:index])
+
     def configure_optimizers(self) -> torch.optim.Optimizer:
-        return self.optimizer_factory(self.parameters())
+        return make_optimizer(self.optimizer_factory, self, self.param_groups)

@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from lrsched_pl.config import describe
 from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.hparams import log_hparams, log_layout
+from lrsched_pl.param_groups import model_kwargs
 
 # Lightning 2.6 with torch >= 2.10 warns about torch's pytree API on every fit; nothing a user can act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -49,7 +50,7 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
     pl.seed_everything(cfg.seed, workers=True)
     # plain containers, not ListConfig: hyperparameters saved in checkpoints must load with weights_only=True
     datamodule = instantiate(cfg.data, _convert_="all")
-    model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), _convert_="all")
+    model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), **model_kwargs(cfg), _convert_="all")
     callbacks = [instantiate(node) for node in cfg.callbacks.values() if node is not None]
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, **quiet)

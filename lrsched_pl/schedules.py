@@ -216,24 +216,34 @@ class Constant(Schedule):
 
 @dataclass(frozen=True)
 class StepDecay(Schedule):
-    """Multiplies the LR by ``gamma`` every ``step_size`` intervals (torch ``StepLR``).
+    """Multiplies the LR by ``gamma`` every ``step_size`` intervals (torch ``StepLR``), down to a floor or up to a
+    ceiling ``end_factor`` (optax ``exponential_decay(staircase=True, end_value=end_factor * lr0)``).
 
-    ``lr(t) = lr0 * gamma ** floor(t / step_size)``
+    ``lr(t) = lr0 * clip(gamma ** floor(t / step_size), end_factor)``: the factor stops at ``end_factor``, a floor
+    when ``gamma < 1`` and a ceiling when ``gamma > 1`` (growth needs one, so the LR cannot overflow).
 
     Args:
         step_size: Intervals between two decays, an int >= 1.
-        gamma: Factor applied at each decay, in (0, 1]: 0.5 halves the LR, 0.1 divides it by ten.
+        gamma: Factor applied at each decay, in (0, 1]: 0.5 halves the LR, 0.1 divides it by ten; > 1 (growth)
+            with an ``end_factor``.
+        end_factor: The factor the LR stops at, > 0: at most 1 when ``gamma < 1``, at least 1 when ``gamma > 1``;
+            ``None``: no bound.
+
+    Example:
+        >>> [StepDecay(step_size=2, gamma=2.0, end_factor=3.0)(t, lr0=1.0) for t in range(6)]
+        [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]
     """
 
     step_size: Length = 10
     gamma: float = 0.5
+    end_factor: float | None = None
 
     def __post_init__(self) -> None:
         check_length("step_size", self.step_size)
-        check_float("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+        _check_gamma_end(self.gamma, self.end_factor)
 
     def factor(self, t: int) -> float:
-        return self.gamma ** (t // self.step_size)
+        return _clipped_power(self.gamma, t // self.step_size, self.end_factor)  # type: ignore[operator]
 
 
 @dataclass(frozen=True)
@@ -266,23 +276,53 @@ class MultiStepDecay(Schedule):
         return self.gamma ** bisect.bisect_right(self.milestones, t)
 
 
+def _check_gamma_end(gamma: float, end_factor: float | None) -> None:
+    """``gamma`` in (0, 1] alone; any ``gamma > 0`` with an ``end_factor`` on the side the factor moves to."""
+    if end_factor is None:
+        check_float("gamma", gamma, low=0.0, high=1.0, low_open=True)
+        return
+    check_float("gamma", gamma, low=0.0, low_open=True)
+    if gamma > 1.0:
+        check_float("end_factor", end_factor, low=1.0)  # a ceiling for growth
+    else:
+        check_float("end_factor", end_factor, low=0.0, high=1.0, low_open=True)  # a floor for decay
+
+
+def _clipped_power(gamma: float, n: int, end_factor: float | None) -> float:
+    """``gamma ** n`` stopped at ``end_factor`` (optax ``exponential_decay``'s ``end_value`` clipping), without
+    overflow: growth reaches its ceiling before ``gamma ** n`` leaves the floats."""
+    if end_factor is None:
+        return gamma**n
+    if gamma > 1.0:
+        return end_factor if n * math.log(gamma) >= math.log(end_factor) else min(gamma**n, end_factor)
+    return max(gamma**n, end_factor)
+
+
 @dataclass(frozen=True)
 class ExponentialDecay(Schedule):
-    """Multiplies the LR by ``gamma`` every interval (torch ``ExponentialLR``).
+    """Multiplies the LR by ``gamma`` every interval (torch ``ExponentialLR``), down to a floor or up to a ceiling
+    ``end_factor`` (optax ``exponential_decay(transition_steps=1, end_value=end_factor * lr0)``).
 
-    ``lr(t) = lr0 * gamma ** t``
+    ``lr(t) = lr0 * clip(gamma ** t, end_factor)``: a floor when ``gamma < 1``, a ceiling when ``gamma > 1``.
 
     Args:
-        gamma: Factor per interval, in (0, 1].
+        gamma: Factor per interval, in (0, 1]; > 1 (growth) with an ``end_factor``.
+        end_factor: The factor the LR stops at, > 0: at most 1 when ``gamma < 1``, at least 1 when ``gamma > 1``;
+            ``None``: no bound.
+
+    Example:
+        >>> [ExponentialDecay(gamma=0.5, end_factor=0.2)(t, lr0=1.0) for t in range(4)]
+        [1.0, 0.5, 0.25, 0.2]
     """
 
     gamma: float = 0.9
+    end_factor: float | None = None
 
     def __post_init__(self) -> None:
-        check_float("gamma", self.gamma, low=0.0, high=1.0, low_open=True)
+        _check_gamma_end(self.gamma, self.end_factor)
 
     def factor(self, t: int) -> float:
-        return self.gamma**t
+        return _clipped_power(self.gamma, t, self.end_factor)
 
 
 @dataclass(frozen=True)
@@ -314,30 +354,38 @@ class TimeBasedDecay(Schedule):
 
 @dataclass(frozen=True)
 class CosineDecay(Schedule):
-    """Cosine annealing from ``lr0`` to ``min_lr`` over ``total`` intervals (torch ``CosineAnnealingLR``).
+    """Cosine annealing from ``lr0`` to ``min_lr`` over ``total`` intervals (torch ``CosineAnnealingLR``), the
+    cosine raised to ``exponent`` (optax ``cosine_decay_schedule(alpha=min_lr / lr0, exponent=exponent)``).
 
-    ``lr(t) = min_lr + (lr0 - min_lr) * (1 + cos(pi * min(t, T) / T)) / 2`` with ``T = total``; the LR stays
-    at ``min_lr`` after ``T``.
+    ``lr(t) = min_lr + (lr0 - min_lr) * ((1 + cos(pi * min(t, T) / T)) / 2) ** exponent`` with ``T = total``; the
+    LR stays at ``min_lr`` after ``T`` (torch's ``CosineAnnealingLR`` climbs back up instead).
 
     Args:
         min_lr: The absolute LR reached at ``T``, a float >= 0.
         total: ``T`` in intervals, an int >= 1; ``None`` means the whole run (see :meth:`bind`).
+        exponent: The power on the cosine, > 0: 1 is torch's curve, 2 falls faster early on.
+
+    Example:
+        >>> [round(CosineDecay(total=4, exponent=2.0)(t, lr0=1.0), 4) for t in range(5)]
+        [1.0, 0.7286, 0.25, 0.0214, 0.0]
     """
 
     min_lr: float = 0.0
     total: Length | None = None
+    exponent: float = 1.0
 
     def __post_init__(self) -> None:
         check_float("min_lr", self.min_lr, low=0.0)
         if self.total is not None:
             check_length("total", self.total)
+        check_float("exponent", self.exponent, low=0.0, low_open=True)
 
     def bind(self, run: int | None, horizon: int | None = None) -> CosineDecay:
         return _bind_total(self, run, horizon)  # type: ignore[return-value]
 
     def factor(self, t: int) -> float:
         total = _total(self)
-        return 0.5 * (1.0 + math.cos(math.pi * min(t, total) / total))
+        return (0.5 * (1.0 + math.cos(math.pi * min(t, total) / total))) ** self.exponent
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -396,13 +444,14 @@ def _check_momenta(base: float, high: float) -> None:
 
 @dataclass(frozen=True)
 class LinearDecay(Schedule):
-    """Linear interpolation of the factor from ``start_factor`` to ``end_factor`` (torch ``LinearLR``).
+    """Linear interpolation of the factor from ``start_factor`` to ``end_factor`` (torch ``LinearLR``; growth past
+    ``lr0``, ``end_factor > 1``, is optax ``linear_schedule(lr0 * start_factor, lr0 * end_factor, T)``).
 
     ``lr(t) = lr0 * (start_factor + (end_factor - start_factor) * min(t, T) / T)`` with ``T = total``.
 
     Args:
         start_factor: The factor at ``t = 0``, in (0, 1].
-        end_factor: The factor from ``T`` on, in [0, 1].
+        end_factor: The factor from ``T`` on, a finite number >= 0 (above 1 the LR grows past ``lr0``).
         total: ``T`` in intervals, an int >= 1 or a fraction of the run; ``None`` means the rest of the run.
 
     Example:
@@ -416,7 +465,7 @@ class LinearDecay(Schedule):
 
     def __post_init__(self) -> None:
         check_float("start_factor", self.start_factor, low=0.0, high=1.0, low_open=True)
-        check_float("end_factor", self.end_factor, low=0.0, high=1.0)
+        check_float("end_factor", self.end_factor, low=0.0)
         _check_total(self)
 
     def bind(self, run: int | None, horizon: int | None = None) -> Schedule:

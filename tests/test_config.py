@@ -14,7 +14,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError
 
 from lrsched_pl import schedules
-from lrsched_pl.compose import Sequence
+from lrsched_pl.compose import Product, Sequence
 from lrsched_pl.config import OPTIONS, build_schedule, describe, validate
 from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.plateau import ReducePlateau
@@ -64,6 +64,8 @@ def test_yaml_values_equal_the_class_defaults(compose, option: str) -> None:
     built = plateau if plateau is not None else schedule
     if option == "sequence":  # no class defaults: the YAML's are hold, then cosine over the second half
         expected = Sequence((schedules.Constant(), schedules.CosineDecay()), (schedules.Dur(0.5),))
+    elif option == "product":  # no class defaults either: a cosine envelope over warm restarts
+        expected = Product((schedules.CosineDecay(), schedules.CosineRestarts()))
     else:
         expected = OPTIONS[option].cls()
     assert built == expected
@@ -175,7 +177,9 @@ def test_hparams_have_the_same_keys_for_every_option(compose) -> None:
     assert keys == {("lr", "optimizer", "schedule", "schedule_params", "seed")}
     params = describe(compose("schedule=step", "optimizer=adam"))
     assert params["schedule"] == "step" and params["optimizer"] == "Adam" and params["lr"] == 1e-3
-    assert params["schedule_params"] == "gamma=0.5, interval=epoch, step_size=10, warmup=0, warmup_start_factor=0.0"
+    assert params["schedule_params"] == (
+        "end_factor=None, gamma=0.5, interval=epoch, step_size=10, warmup=0, warmup_shape=linear, warmup_start_factor=0.0"
+    )
 
 
 def test_schema_types_reach_the_composed_config(compose) -> None:
