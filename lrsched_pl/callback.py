@@ -434,11 +434,15 @@ class _WeakTrainer:
 
 
 def _schedule_classes() -> str:
-    from lrsched_pl import schedules
-    from lrsched_pl.compose import Sequence, Warmup
+    from lrsched_pl import compose, schedules
 
-    found = [c.__name__ for c in vars(schedules).values() if isinstance(c, type) and issubclass(c, Schedule)]
-    return ", ".join(sorted({*found, Sequence.__name__, Warmup.__name__} - {Schedule.__name__}))
+    found = {
+        c.__name__
+        for module in (schedules, compose)
+        for c in vars(module).values()
+        if isinstance(c, type) and issubclass(c, Schedule) and c is not Schedule
+    }
+    return ", ".join(sorted(found))
 
 
 class _Names:

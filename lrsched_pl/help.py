@@ -21,6 +21,7 @@ GROUPS = {
     "epochs (schedule.interval)",
     "plateau": "reduce on a plateau of a validation metric, on top of any schedule",
     "optimizer": "the optimizer (any schedule scales its LR)",
+    "param_groups": "the optimizer's param groups, built from the model (every group keeps its own lr0)",
     "model": "the LightningModule",
     "data": "the LightningDataModule",
     "experiment": "a ready-made sweep (no -m needed)",

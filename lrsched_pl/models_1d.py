@@ -30,6 +30,7 @@ class _Net1D(Classifier):
     def __init__(self, optimizer: OptimizerFactory, num_classes: int, net: nn.Module) -> None:
         pl.LightningModule.__init__(self)  # Classifier.__init__ would build the MLP this replaces
         self.optimizer_factory = optimizer
+        self.param_groups = None  # one group: these models take no `param_groups` builder
         self.net = net
         self.val_acc = MulticlassAccuracy(num_classes=num_classes, average="micro")
 
