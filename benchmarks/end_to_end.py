@@ -33,7 +33,6 @@ from omegaconf import DictConfig
 
 from benchmarks._common import ROOT, median, quartiles, quiet_lightning, table, verdict, write_results
 from benchmarks._targets import FIT_CPU_SECONDS, FIT_SECONDS, FIT_STEPS, GAMMA, STEP_SIZE
-from lrsched_pl.config import register_configs
 from lrsched_pl.run import train
 
 EPOCHS = 5  # the default run has 20; shorter runs allow more, tighter-paired rounds
@@ -75,7 +74,6 @@ VARIANTS = {
 
 
 def configs(output_dir: Path) -> dict[str, DictConfig]:
-    register_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return {
             name: compose("train", overrides=[f"output_dir={output_dir}", *COMMON, *extra])

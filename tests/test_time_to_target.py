@@ -66,9 +66,6 @@ def test_every_arms_trial_composes_and_validates(tmp_path: Path, workload: str) 
     """Each arm's trial file, selected with +trial= as the benchmark does, gives a valid config for the workload."""
     from hydra import compose, initialize_config_dir
 
-    from lrsched_pl.config import register_configs
-
-    register_configs()
     spec = ttt.WORKLOADS[workload]
     for arm in ttt.ARMS:
         config = ttt.trial_config(spec, ttt.ARMS[arm], (0.3, 0.7), 101, spec.steps(1.0))
