@@ -11,6 +11,7 @@ import lightning.pytorch as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from lrsched_pl.companions import companion_callbacks
 from lrsched_pl.config import describe
 from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.hparams import log_hparams, log_layout
@@ -38,6 +39,7 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
     datamodule = instantiate(cfg.data, _convert_="all")
     model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), _convert_="all")
     callbacks = [instantiate(node) for node in cfg.callbacks.values() if node is not None]
+    callbacks += companion_callbacks(cfg, callbacks)  # e.g. train/eval modes of a schedule-free optimizer
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, **quiet)
     if logger:
