@@ -6,7 +6,11 @@
 
 Lightning's LR finder (``Tuner.lr_find``) trains a copy of the configured model for ``num_training`` optimizer steps
 while the LR grows exponentially from ``min_lr`` to ``max_lr`` (stopping early once the loss exceeds 4x its best),
-and suggests the LR at the steepest descent of the loss. The suggestion is the schedule's **peak** LR: it goes to
+and records the smoothed loss at each LR. The suggestion is the LR of the steepest descent of that loss against
+``log(lr)``, left of the loss's minimum (:func:`steepest_descent`, fastai's "steep"). Lightning's own
+``suggestion()`` takes the gradient against ``lr`` itself, which on an exponential sweep divides by ``lr`` and so
+picks noise in the flat low-LR part (measured here: 0.007 for schedule-free SGD, whose loss only falls past 1); it is
+written next to ours for reference. The suggestion is the schedule's **peak** LR: it goes to
 ``optimizer.lr`` (the ``lr0`` that every schedule scales), or to ``schedule.max_lr`` for ``onecycle`` and
 ``cyclic``, whose peak is their own key. The output directory gets ``lr_find.png`` (loss against LR, the
 suggestion marked), ``lr_find.csv``, ``suggestion.yaml`` (a config snippet) and ``command.txt`` (a ready-to-run
@@ -103,7 +107,9 @@ def find_lr(
     finder = Tuner(trainer).lr_find(
         model, datamodule=datamodule, min_lr=min_lr, max_lr=max_lr, num_training=num_training, update_attr=False
     )
-    lr = finder.suggestion() if finder is not None else None
+    if finder is not None:
+        finder.results["loss"] = unbias(finder.results["loss"])
+    lr = steepest_descent(finder.results["lr"], finder.results["loss"]) if finder is not None else None
     if lr is None:
         raise RuntimeError(
             f"The LR range test gave no suggestion: the loss diverged within its first steps between min_lr={min_lr} "
@@ -115,6 +121,43 @@ def find_lr(
     suggestion = Suggestion(key, float(f"{lr:.4g}"), command, out_dir)
     _write(finder, suggestion, num_training, min_lr, max_lr)
     return suggestion
+
+
+def unbias(losses: Sequence[float], beta: float = 0.98) -> list[float]:
+    """Lightning's smoothed losses with their bias correction made exact.
+
+    Lightning's finder keeps ``avg_k = beta * avg_{k-1} + (1 - beta) * loss_k`` and records ``avg_k / (1 - beta **
+    (k + 2))`` for the ``k``-th step (0-based): it reads ``global_step`` after the step, one too many (lightning 2.6;
+    the rising start of its plots, Lightning-AI/pytorch-lightning#14167): the first point is half the loss, the 10th
+    7 % low, enough to make the start the curve's minimum. This returns ``avg_k / (1 - beta ** (k + 1))``, the exponential average
+    of the losses so far.
+    """
+    return [v * (1 - beta ** (k + 2)) / (1 - beta ** (k + 1)) for k, v in enumerate(losses)]
+
+
+def steepest_descent(lrs: Sequence[float], losses: Sequence[float], skip_begin: int = 10) -> float | None:
+    """The LR where the loss falls fastest against ``log(lr)``, among the LRs left of the lowest loss.
+
+    ``argmin_i d loss / d log(lr)`` over ``i`` in ``[skip_begin, argmin(loss))``, non-finite losses left out; the
+    first ``skip_begin`` points are skipped as Lightning's ``suggestion()`` does (its smoothing starts from 0 and
+    rises there, Lightning-AI/pytorch-lightning#14167). Right of the minimum the loss diverges, and a fall after a
+    spike is no advice.
+
+    Returns:
+        The LR, or ``None`` with fewer than 2 usable points.
+    """
+    import torch
+
+    lr = torch.tensor(lrs[skip_begin:], dtype=torch.float64)
+    loss = torch.tensor(losses[skip_begin:], dtype=torch.float64)
+    finite = torch.isfinite(loss)
+    lr, loss = lr[finite], loss[finite]
+    if len(loss) < 2:
+        return None
+    end = max(int(torch.argmin(loss)), 2)  # at least two points for a gradient
+    lr, loss = lr[:end], loss[:end]
+    slope = torch.gradient(loss, spacing=[lr.log()])[0]
+    return float(lr[int(torch.argmin(slope))])
 
 
 def apply(cfg: DictConfig) -> Suggestion:
@@ -153,14 +196,23 @@ def _write(finder, suggestion: Suggestion, num_training: int, min_lr: float, max
 
     out = suggestion.out_dir
     lrs, losses = finder.results["lr"], finder.results["loss"]
-    fig = finder.plot(suggest=True)
-    fig.axes[0].set_title(f"LR range test: {suggestion.key}={suggestion.lr:.4g}")
+    lightning_lr = finder.suggestion()
+    fig, ax = plt.subplots(figsize=(6, 4))
+    ax.semilogx(lrs, losses, label="smoothed training loss")
+    for lr, style, label in ((suggestion.lr, dict(color="red"), "suggestion"),
+                             (lightning_lr, dict(color="gray", mfc="none"), "Lightning's suggestion()")):  # fmt: skip
+        if lr is not None:
+            i = min(range(len(lrs)), key=lambda j: abs(lrs[j] - lr))
+            ax.plot([lrs[i]], [losses[i]], "o", markersize=9, label=f"{label} {lr:.4g}", **style)
+    ax.set(xlabel="learning rate", ylabel="loss", title=f"LR range test: {suggestion.key}={suggestion.lr:.4g}")
+    ax.legend()
     fig.savefig(out / "lr_find.png", dpi=120, bbox_inches="tight")
     with open(out / "lr_find.csv", "w", newline="") as f:
         csv.writer(f).writerows([("lr", "loss"), *zip(lrs, losses)])
     how = (
         f"Lightning's LR finder: {len(lrs)} of {num_training} steps, LR from {min_lr:g} to {max_lr:g} (exponential); "
-        "suggestion: the steepest descent of the smoothed loss"
+        "suggestion: the steepest descent of the smoothed loss against log(lr), left of its minimum"
+        + (f" (Lightning's suggestion(): {lightning_lr:.4g})" if lightning_lr is not None else "")
     )
     section, name = suggestion.key.split(".")
     snippet = OmegaConf.to_yaml({section: {name: suggestion.lr}})
