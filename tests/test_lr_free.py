@@ -70,3 +70,40 @@ def test_optimizer_options_validate_and_get_their_companion(compose, option: str
     added = companion_callbacks(cfg, [])
     assert [type(c).__name__ for c in added] == ([companion] if companion else [])
     assert companion_callbacks(cfg, added) == []  # never twice
+
+
+MODERN = {  # baseline -> (schedule name, optimizer class, peak LR, what else the job must have)
+    "constant": ("constant", "torch.optim.SGD", 0.44, {}),
+    "cosine": ("cosine", "torch.optim.SGD", 0.44, {}),
+    "linear_to_zero": ("linear", "torch.optim.SGD", 0.44, {"end_factor": 0.0, "total": None}),
+    "wsd_1sqrt": ("wsd", "torch.optim.SGD", 0.44, {"decay_type": "1-sqrt", "decay": "0.2dur"}),
+    "schedulefree_sgd": ("constant", "schedulefree.SGDScheduleFree", 3.8, {}),
+    "schedulefree_adamw": ("constant", "schedulefree.AdamWScheduleFree", 0.018, {}),
+    "prodigy_cosine": ("cosine", "prodigyopt.Prodigy", 1.0, {}),
+}
+
+
+def test_modern_baselines_expands_to_valid_jobs() -> None:
+    """``experiment=modern_baselines``: 7 baselines x seeds 1-3, each job composed by Hydra and validated."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf import OmegaConf
+    from test_sweep import compose_with_hydra
+
+    cfg = compose_with_hydra("experiment=modern_baselines")
+    assert cfg.hydra.mode.name == "MULTIRUN"
+    params = [f"{key}={value}" for key, value in cfg.hydra.sweeper.params.items()]
+    (batch,) = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(params), max_batch_size=None)
+    assert len(batch) == len(MODERN) * 3
+    seen = set()
+    for overrides in batch:
+        job = compose_with_hydra("experiment=modern_baselines", *overrides)
+        validate(job)
+        baseline = dict(o.lstrip("+").split("=") for o in overrides)["baseline"]
+        name, target, lr, extra = MODERN[baseline]
+        schedule = OmegaConf.to_container(job.schedule, enum_to_str=True)
+        assert (schedule["name"], job.optimizer._target_, job.optimizer.lr) == (name, target, lr)
+        assert schedule["warmup"] == "0.05dur" and {k: schedule[k] for k in extra} == extra
+        assert job.trainer.max_epochs == 20
+        seen.add((baseline, job.seed))
+    assert seen == {(b, s) for b in MODERN for s in (1, 2, 3)}
