@@ -107,3 +107,14 @@ def test_modern_baselines_expands_to_valid_jobs() -> None:
         assert job.trainer.max_epochs == 20
         seen.add((baseline, job.seed))
     assert seen == {(b, s) for b in MODERN for s in (1, 2, 3)}
+
+
+def test_linear_to_zero_decays_to_zero_over_the_whole_run(compose) -> None:
+    from lrsched_pl.config import build_schedule
+
+    cfg = compose("schedule=linear_to_zero")
+    validate(cfg)
+    schedule, interval, _ = build_schedule(cfg.schedule)
+    bound = schedule.bind(200)
+    assert interval == "step" and cfg.schedule.name == "linear"
+    assert [bound(t, 0.5) for t in (0, 50, 199, 200)] == pytest.approx([0.5, 0.375, 0.5 / 200, 0.0])
