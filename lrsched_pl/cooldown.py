@@ -4,7 +4,8 @@ A constant-LR run (or the stable phase of ``wsd``) can be finished at any length
 checkpoints (MiniCPM; Hägele et al. 2024: a 1-sqrt cooldown over 10-20 % of the run matches cosine). A branch is a
 new run resumed from the parent's checkpoint (``ckpt_path``), so its curves continue at the parent's step and the
 parent's files are only read. :class:`CooldownCallback`, listed after the ``lr_schedule`` callback, takes over the
-LR from the checkpoint's step ``t0`` to the branch's last step ``until`` (and ends the branch there)::
+LR from the checkpoint's step ``t0`` to the branch's last step ``until``, and ends the branch there with a
+validation (also mid-epoch)::
 
     lr(t) = min_lr + (lr_t0 - min_lr) * shape((t - t0) / (until - t0)),   t0 <= t < until
 
@@ -78,6 +79,8 @@ class CooldownCallback(Callback):
     @override
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any) -> None:
         self._apply(trainer)
+        if trainer.global_step >= self.until:
+            trainer.should_stop = True  # unlike reaching max_steps mid-epoch, this runs a last validation
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

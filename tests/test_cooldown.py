@@ -44,5 +44,5 @@ def test_a_branch_cools_down_from_the_checkpoint(compose, tmp_path: Path, shape:
     for t, value in lrs:
         expected = min_lr + (0.2 - min_lr) * SHAPES[shape]((t - 4) / (until - 4))
         assert f32_equal(value, expected), (t, value, expected)
-    last = read_scalars(branch, "train/loss")[-1][0]
-    assert last == until - 1  # and it ends at `until`
+    assert read_scalars(branch, "train/loss")[-1][0] == until - 1  # it ends at `until`, mid-epoch,
+    assert read_scalars(branch, "val/loss")[-1][0] == until - 1  # with a validation there
