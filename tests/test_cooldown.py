@@ -32,7 +32,7 @@ def test_a_branch_cools_down_from_the_checkpoint(compose, tmp_path: Path, shape:
     ckpt = parent / "checkpoints" / "step=4.ckpt"
     before = _digest(parent)
     branch = tmp_path / "branch"
-    until, min_lr = 12, 0.01
+    until, min_lr = 10, 0.01  # mid-epoch: 6 steps per epoch
     train(compose(
         *PARENT, f"ckpt_path='{ckpt}'", "trainer.max_epochs=-1", "trainer.max_steps=${callbacks.cooldown.until}",
         "+callbacks.cooldown._target_=lrsched_pl.cooldown.CooldownCallback", f"+callbacks.cooldown.until={until}",
