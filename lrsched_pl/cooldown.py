@@ -40,7 +40,9 @@ class CooldownCallback(Callback):
         >>> #   +callbacks.cooldown._target_=lrsched_pl.cooldown.CooldownCallback +callbacks.cooldown.until=400
     """
 
-    def __init__(self, until: int, shape: Literal["linear", "cosine", "1-sqrt"] = "1-sqrt", min_lr: float = 0.0) -> None:
+    def __init__(
+        self, until: int, shape: Literal["linear", "cosine", "1-sqrt"] = "1-sqrt", min_lr: float = 0.0
+    ) -> None:
         check_int("cooldown.until", until, low=1)
         check_choice("cooldown.shape", shape, ("linear", "cosine", "1-sqrt"))
         check_float("cooldown.min_lr", min_lr, low=0.0)
@@ -50,7 +52,9 @@ class CooldownCallback(Callback):
         self._loaded_lrs: list[list[float]] | None = None
 
     @override
-    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         # the parent's LR at the checkpoint's step, before the lr_schedule callback rewrites it in on_train_start
         states = checkpoint.get("optimizer_states") or []
         self._loaded_lrs = [[float(g["lr"]) for g in s["param_groups"]] for s in states] or None
@@ -65,14 +69,18 @@ class CooldownCallback(Callback):
             )
         if self.start is None:  # a new branch (a resumed branch has its state from load_state_dict)
             self.start = trainer.global_step
-            self.from_lrs = self._loaded_lrs or [[float(g["lr"]) for g in opt.param_groups] for opt in trainer.optimizers]
+            live = [[float(g["lr"]) for g in opt.param_groups] for opt in trainer.optimizers]
+            self.from_lrs = self._loaded_lrs or live
         if self.until <= self.start:
             raise ConfigValueError("callbacks.cooldown.until", self.until, f"> the resumed step {self.start}")
         for lrs in self.from_lrs:
             for lr in lrs:
                 if self.min_lr > lr:
-                    raise ConfigValueError("callbacks.cooldown.min_lr", self.min_lr, f"at most the LR at the branch point ({lr})")
-        self._shape = WarmupStableDecay(decay=self.until - self.start, decay_type=self.shape, total=self.until - self.start)
+                    raise ConfigValueError(
+                        "callbacks.cooldown.min_lr", self.min_lr, f"at most the LR at the branch point ({lr})"
+                    )
+        length = self.until - self.start
+        self._shape = WarmupStableDecay(decay=length, decay_type=self.shape, total=length)
         trainer.fit_loop.epoch_loop.max_steps = self.until  # the branch ends with its cooldown
         self._apply(trainer)
 

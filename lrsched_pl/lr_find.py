@@ -25,9 +25,10 @@ import datetime
 import logging
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -129,8 +130,8 @@ def unbias(losses: Sequence[float], beta: float = 0.98) -> list[float]:
     Lightning's finder keeps ``avg_k = beta * avg_{k-1} + (1 - beta) * loss_k`` and records ``avg_k / (1 - beta **
     (k + 2))`` for the ``k``-th step (0-based): it reads ``global_step`` after the step, one too many (lightning 2.6;
     the rising start of its plots, Lightning-AI/pytorch-lightning#14167): the first point is half the loss, the 10th
-    7 % low, enough to make the start the curve's minimum. This returns ``avg_k / (1 - beta ** (k + 1))``, the exponential average
-    of the losses so far.
+    7 % low, enough to make the start the curve's minimum. This returns ``avg_k / (1 - beta ** (k + 1))``, the
+    exponential average of the losses so far.
     """
     return [v * (1 - beta ** (k + 2)) / (1 - beta ** (k + 1)) for k, v in enumerate(losses)]
 
@@ -175,10 +176,10 @@ def apply(cfg: DictConfig) -> Suggestion:
     return suggestion
 
 
-def _in_train_mode(factory):  # type: ignore[no-untyped-def]
+def _in_train_mode(factory: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """The optimizer factory, its schedule-free optimizer put in train mode (the finder only trains)."""
 
-    def build(params):  # type: ignore[no-untyped-def]
+    def build(params: Any) -> Any:
         optimizer = factory(params)
         optimizer.train()
         return optimizer
@@ -186,7 +187,7 @@ def _in_train_mode(factory):  # type: ignore[no-untyped-def]
     return build
 
 
-def _write(finder, suggestion: Suggestion, num_training: int, min_lr: float, max_lr: float) -> None:  # type: ignore[no-untyped-def]
+def _write(finder: Any, suggestion: Suggestion, num_training: int, min_lr: float, max_lr: float) -> None:
     """Writes the plot, the curve, the snippet, the command and the TensorBoard events into ``suggestion.out_dir``."""
     import matplotlib
 

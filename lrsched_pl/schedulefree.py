@@ -94,7 +94,9 @@ class ScheduleFreeCallback(Callback):
         self._to_eval(trainer, pl_module)  # the fitted module holds the averaged weights
 
     @override
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
         # Lightning has already copied the weights and optimizer states into `checkpoint` (references to the live
         # tensors): when they are train-mode ones, switch, put copies of the eval-mode state in, and switch back.
         if not self._to_eval(trainer, pl_module):

@@ -15,7 +15,8 @@ PARENT = ["schedule=constant", "schedule.interval=step", "optimizer.lr=0.2", "tr
           "trainer.limit_train_batches=6", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
           "callbacks.model_checkpoint.every_n_train_steps=4", "callbacks.model_checkpoint.save_top_k=-1",
           "callbacks.model_checkpoint.filename='{step}'"]  # fmt: skip
-SHAPES = {"linear": lambda p: 1 - p, "cosine": lambda p: (1 + math.cos(math.pi * p)) / 2, "1-sqrt": lambda p: 1 - math.sqrt(p)}
+SHAPES = {"linear": lambda p: 1 - p, "cosine": lambda p: (1 + math.cos(math.pi * p)) / 2,
+          "1-sqrt": lambda p: 1 - math.sqrt(p)}  # fmt: skip
 
 
 def _digest(directory: Path) -> dict[str, str]:

@@ -40,7 +40,8 @@ class BNModule(pl.LightningModule):
     def __init__(self, optimizer: str = "sgd") -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.net = torch.nn.Sequential(torch.nn.Linear(4, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+        layers = [torch.nn.Linear(4, 16), torch.nn.BatchNorm1d(16), torch.nn.ReLU(), torch.nn.Linear(16, 1)]
+        self.net = torch.nn.Sequential(*layers)
         self.optimizer_name = optimizer
         g = torch.Generator().manual_seed(1)
         self.x = torch.randn(8 * N_BATCHES, 4, generator=g)
@@ -195,7 +196,8 @@ def test_resume_continues_identically(tmp_path: Path, optimizer: str, validation
 
 
 def test_cycled_momentum_is_refused(tmp_path: Path) -> None:
-    trainer = make_trainer(tmp_path, [ScheduleCallback(OneCycle(), interval="step"), ScheduleFreeCallback()], max_epochs=1)
+    callbacks = [ScheduleCallback(OneCycle(), interval="step"), ScheduleFreeCallback()]
+    trainer = make_trainer(tmp_path, callbacks, max_epochs=1)
     with pytest.raises(RuntimeError, match=r"cycles momentum.*`schedule.cycle_momentum=false`"):
         trainer.fit(BNModule("sgd"))
 
