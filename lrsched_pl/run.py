@@ -11,6 +11,8 @@ import lightning.pytorch as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from lrsched_pl import lr_find
+from lrsched_pl.companions import companion_callbacks
 from lrsched_pl.config import describe
 from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.hparams import log_hparams, log_layout
@@ -47,11 +49,14 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
     quiet = _quiet(cfg, sweep)
     output_dir = Path(cfg.output_dir)
     existing = set(output_dir.iterdir()) if output_dir.is_dir() else set()
+    if cfg.get("lr_find"):  # the LR range test first, into <output_dir>/lr_find; sets its suggestion in cfg
+        lr_find.apply(cfg)
     pl.seed_everything(cfg.seed, workers=True)
     # plain containers, not ListConfig: hyperparameters saved in checkpoints must load with weights_only=True
     datamodule = instantiate(cfg.data, _convert_="all")
     model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), **model_kwargs(cfg), _convert_="all")
     callbacks = [instantiate(node) for node in cfg.callbacks.values() if node is not None]
+    callbacks += companion_callbacks(cfg, callbacks)  # e.g. train/eval modes of a schedule-free optimizer
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, **quiet)
     if logger:

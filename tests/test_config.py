@@ -21,7 +21,7 @@ from lrsched_pl.plateau import ReducePlateau
 
 SCHEDULE_FILES = sorted(p.stem for p in (ROOT / "conf" / "schedule").glob("*.yaml"))
 # Presets: files that set another option's keys (their `name` is that option's), e.g. time_based_epoch.
-PRESETS = {"time_based_epoch": "time_based"}
+PRESETS = {"time_based_epoch": "time_based", "linear_to_zero": "linear"}
 
 
 def test_every_option_has_a_config_file_and_back() -> None:
