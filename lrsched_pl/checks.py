@@ -16,7 +16,7 @@ from typing import Any
 
 from lrsched_pl.argspecs import KNOWN, WITH_MOMENTUM
 from lrsched_pl.errors import ConfigValueError, UnknownKeyError
-from lrsched_pl.rules import NAME, Rule, choice, integer, optional
+from lrsched_pl.rules import BOOL, NAME, Rule, choice, integer, optional
 from lrsched_pl.signatures import init_params
 
 SCHEDULE_TARGET = "lrsched_pl.config.schedule_callback"
@@ -102,6 +102,7 @@ def check_run(cfg: dict[str, Any], schedule: Any, plateau: Any) -> None:
     optional(integer(0, 2**32 - 1))("seed", cfg.get("seed"))
     NAME("objective", cfg.get("objective"))
     choice("minimize", "maximize")("objective_direction", cfg.get("objective_direction", "minimize"))
+    BOOL("lr_find", cfg.get("lr_find", False))
     _check_ckpt_path(cfg.get("ckpt_path"))
     trainer = cfg.get("trainer")
     if not isinstance(trainer, dict):
