@@ -51,6 +51,7 @@ BAD: list[tuple[list[str], str]] = [
     (["seed=1.5"], "seed"),
     (["objective_direction=up"], "objective_direction"),
     (["objective=null"], "objective"),
+    (["lr_find=maybe"], "lr_find"),
     (["ckpt_path=/nonexistent/last.ckpt"], "ckpt_path"),
     (["ckpt_path=conf"], "ckpt_path"),  # a folder
     # the default model and data module
