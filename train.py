@@ -13,8 +13,10 @@ from omegaconf import DictConfig
 from lrsched_pl.config import discard_unstarted_run, register_configs, validate
 from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.launch import check_launch
+from lrsched_pl.rundir import register_resolvers
 
 register_configs()
+register_resolvers()
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
@@ -26,6 +28,12 @@ def main(cfg: DictConfig) -> float | None:
     except ConfigValueError:
         discard_unstarted_run(HydraConfig.get().runtime.output_dir)
         raise
+    if multirun:  # a sweep run again in its own dir: keep its finished jobs, resume its interrupted ones
+        from lrsched_pl.sweep import continue_job
+
+        kept = continue_job(cfg)
+        if kept is not None:
+            return kept.value
     from lrsched_pl.run import train
 
     try:
