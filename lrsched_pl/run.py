@@ -14,6 +14,8 @@ from omegaconf import DictConfig
 from lrsched_pl.config import describe
 from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.hparams import log_hparams, log_layout
+from lrsched_pl.objective import ObjectiveCheck
+from lrsched_pl.rundir import logger_resume_kwargs
 
 # Lightning 2.6 with torch >= 2.10 warns about torch's pytree API on every fit; nothing a user can act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -38,7 +40,10 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
     datamodule = instantiate(cfg.data, _convert_="all")
     model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), _convert_="all")
     callbacks = [instantiate(node) for node in cfg.callbacks.values() if node is not None]
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    if sweep:  # a sweep ranks its jobs by the objective: a name the model never logs fails the first validation
+        callbacks.append(ObjectiveCheck(cfg.objective))
+    resume = logger_resume_kwargs(cfg.logger, cfg.ckpt_path) if cfg.get("logger") else {}
+    logger = instantiate(cfg.logger, **resume) if cfg.get("logger") else False
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, **quiet)
     if logger:
         log_hparams(logger, describe(cfg), metrics=["val/loss", "val/acc"])

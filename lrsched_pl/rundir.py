@@ -113,3 +113,28 @@ class RunDirGuard(Callback):
         except ConfigValueError as error:
             print(f"Error: {error}", file=sys.stderr)
             raise SystemExit(1) from None  # Hydra turns a callback's exception into a warning
+
+
+def logger_resume_kwargs(logger: DictConfig, ckpt_path: Any) -> dict[str, Any]:
+    """``purge_step`` for a TensorBoard logger resuming from ``ckpt_path``, so its curves continue without a repeat.
+
+    The checkpoint holds the number of optimizer steps done (``_batches_that_stepped``, the step Lightning logs
+    at); TensorBoard hides the events of the interrupted attempt from that step on (``SummaryWriter(purge_step=)``),
+    so steps logged after the checkpoint and before the stop are not shown twice.
+    """
+    if ckpt_path in (None, "") or not str(logger.get("_target_", "")).endswith("TensorBoardLogger"):
+        return {}
+    step = checkpoint_step(Path(str(ckpt_path)))
+    return {} if step is None else {"purge_step": step}
+
+
+def checkpoint_step(ckpt_path: Path) -> int | None:
+    """The optimizer steps a Lightning checkpoint had done, read without loading its tensors (``mmap``)."""
+    import torch
+
+    try:
+        checkpoint = torch.load(ckpt_path, map_location="cpu", mmap=True, weights_only=True)
+        loop = checkpoint["loops"]["fit_loop"]["epoch_loop.state_dict"]
+        return int(loop.get("_batches_that_stepped", checkpoint["global_step"]))
+    except Exception:  # noqa: BLE001 - Lightning reports an unreadable checkpoint itself, with its own message
+        return None
