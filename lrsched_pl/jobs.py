@@ -1,4 +1,4 @@
-"""What a sweep knows about its jobs, on disk: the grid (``results/jobs.yaml``) and one record per job.
+"""What a sweep knows about its jobs, on disk: the grid (``<sweep dir>/jobs.yaml``) and one record per job.
 
 A job's record, ``<sweep dir>/results/<job number>.yaml``, is written where the job runs (a joblib worker, a SLURM
 node): ``running`` when it starts, ``completed`` or ``failed`` when it ends. A record still ``running`` when the
@@ -51,19 +51,19 @@ def read_record(sweep_dir: Path, num: int) -> dict[str, Any] | None:
 
 def read_records(sweep_dir: Path) -> list[dict[str, Any]]:
     """Every job record of a sweep, ordered by job number."""
-    paths = (Path(sweep_dir) / RESULTS_DIR).glob("[0-9]*.yaml")
+    paths = (Path(sweep_dir) / RESULTS_DIR).glob("*.yaml")
     records = [r for r in map(_read, paths) if isinstance(r, dict) and "num" in r]
     return sorted(records, key=lambda r: int(r["num"]))
 
 
 def write_grid(sweep_dir: Path, jobs: list[dict[str, Any]]) -> None:
-    """``results/jobs.yaml``: every job of a grid sweep (``num``, ``overrides``, ``subdir``), known up front."""
-    _write(Path(sweep_dir) / RESULTS_DIR / GRID_FILE, jobs)
+    """``<sweep dir>/jobs.yaml``: every job of a grid sweep (``num``, ``overrides``, ``subdir``), known up front."""
+    _write(Path(sweep_dir) / GRID_FILE, jobs)
 
 
 def read_grid(sweep_dir: Path) -> list[dict[str, Any]] | None:
     """The grid written by :func:`write_grid`, or ``None`` (another sweeper, or no sweep there)."""
-    grid = _read(Path(sweep_dir) / RESULTS_DIR / GRID_FILE)
+    grid = _read(Path(sweep_dir) / GRID_FILE)
     return grid if isinstance(grid, list) else None
 
 

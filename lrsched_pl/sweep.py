@@ -206,7 +206,7 @@ def check_sweep_dir(sweep_dir: Path, grid: list[Job] | None) -> bool:
         raise SweepRefused(ConfigValueError(
             "hydra.sweep.dir", str(sweep_dir), "a directory that holds no run (this one holds a single run's files): "
             "leave hydra.sweep.dir unset for a new directory").describe())  # fmt: skip
-    if not ((sweep_dir / "multirun.yaml").is_file() or (sweep_dir / jobs.RESULTS_DIR).is_dir()):
+    if not any((sweep_dir / name).exists() for name in ("multirun.yaml", jobs.GRID_FILE, jobs.RESULTS_DIR)):
         return False
     previous = jobs.read_grid(sweep_dir)
     if grid is not None and previous == [_grid_entry(job) for job in grid]:
@@ -425,7 +425,7 @@ class SweepSummary(Callback):
             **_identity(config),
             "status": jobs.FAILED if failed else jobs.COMPLETED,
             "value": None if failed else _number(job_return.return_value),
-            "job_seconds": round(time.perf_counter() - self._started, 3),
+            "seconds": round(time.perf_counter() - self._started, 3),
             "error": _first_line(job_return._return_value) if failed else None,
             "pid": os.getpid(),  # which process ran it (a joblib worker, a SLURM task)
         }
@@ -510,7 +510,7 @@ def _job_line(result: dict[str, Any]) -> str:
         outcome = f"{result['objective']}={value:.4g}" if value is not None else f"{result['objective']}=n/a"
     else:
         return f"#{result['num']} {overrides}"
-    seconds = result.get("job_seconds")
+    seconds = result.get("seconds")
     return f"#{result['num']} {overrides}  {outcome}" + (f"  job time {seconds:.1f} s" if seconds is not None else "")
 
 
