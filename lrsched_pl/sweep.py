@@ -377,8 +377,10 @@ class SweepSummary(Callback):
             shutil.rmtree(Path(str(config.hydra.sweep.dir)), ignore_errors=True)
         if code is not None:
             raise SystemExit(code) from None
+        if error is not None and _launcher_error(error) and not os.environ.get("HYDRA_FULL_ERROR"):
+            raise SystemExit(1) from None  # the summary said it; joblib's traceback would bury it
         if error is not None:
-            raise error
+            raise error  # a job's own error: Hydra prints it with its traceback
         if any(r.get("status") != jobs.COMPLETED for r in jobs.statuses(Path(str(config.hydra.sweep.dir)))):
             raise SystemExit(1)
         return result
@@ -477,6 +479,21 @@ class SweepSummary(Callback):
         return True
 
 
+def _launcher_error(error: BaseException) -> bool:
+    """An error of the launcher's machinery (a killed joblib worker, a lost SLURM job), not of a job's code."""
+    return type(error).__module__.split(".")[0] in ("joblib", "loky", "submitit")
+
+
+def _stopped_by(error: BaseException | None) -> str:
+    """Why a job still ``running`` when the sweep ended has no result."""
+    if error is None:
+        return "stopped without a result"
+    if type(error).__name__ == "TerminatedWorkerError":
+        return ("TerminatedWorkerError: its joblib worker was killed (e.g. by the OS, out of memory), or another "
+                "job's was and joblib stopped every job running then")  # fmt: skip
+    return _first_line(error)
+
+
 def _identity(config: DictConfig) -> dict[str, Any]:
     return {
         "num": int(config.hydra.job.get("num") or 0),
@@ -496,7 +513,7 @@ def _settle(sweep_dir: Path, error: BaseException | None, interrupted: bool) -> 
             record["status"] = jobs.INTERRUPTED
         else:
             record["status"] = jobs.FAILED
-            record["error"] = _first_line(error) if error is not None else "stopped without a result"
+            record["error"] = _stopped_by(error)
         jobs.write_record(sweep_dir, record)
 
 
