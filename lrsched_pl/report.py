@@ -75,6 +75,7 @@ class Run:
     curves: dict[str, list[tuple[int, float]]]
     lr: dict[str, list[tuple[int, float]]]
     wall_s: float
+    outcome: str | None = None  # "failed (<error>)" or "interrupted" when its job's record says so
 
 
 @dataclass
@@ -257,10 +258,12 @@ def collect(sweep_dir: Path) -> tuple[list[Run], list[str]]:
         raise EmptySweepError(f"no sweep jobs in {sweep_dir} (expected sub-directories with .hydra/ or events)")
     runs, missing = [], []
     for job_dir in job_dirs:
+        record = records.get(job_dir.name)
         try:
             runs.append(load_run(job_dir))
+            if record and record.get("status") in (jobs.FAILED, jobs.INTERRUPTED):
+                runs[-1].outcome = _outcome(record)  # its curves up to the failure are in the table
         except ValueError as err:
-            record = records.get(job_dir.name)
             missing.append(f"{job_dir.name}: {_outcome(record) + '; ' if record else ''}{err}")
     seen = {d.name for d in job_dirs}
     if records:
@@ -298,10 +301,14 @@ def _row(runs: list[Run]) -> Row:
 
 
 def _flag_incomplete(rows: list[Row]) -> list[str]:
-    """Notes each run with fewer validations than the sweep's longest; returns a line per such run."""
+    """Notes each run with fewer validations than the sweep's longest, or whose job failed or was interrupted;
+    returns a line per such run."""
     n = max(len(run.curves["val/loss"]) for row in rows for run in row.runs)
     lines = []
     for row in rows:
+        for run in (run for run in row.runs if run.outcome):
+            row.notes.append(f"{next((o for o in run.overrides if _key(o) == 'seed'), run.name)} {run.outcome}")
+            lines.append(f"{run.name}: {run.outcome}")
         for run in (run for run in row.runs if len(run.curves["val/loss"]) < n):
             seed = next((o for o in run.overrides if _key(o) == "seed"), run.name)
             row.notes.append(f"{seed} incomplete ({len(run.curves['val/loss'])} of {n} epochs)")
