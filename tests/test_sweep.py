@@ -337,3 +337,16 @@ def test_a_sweep_stopped_by_sigterm_says_so_and_the_same_command_completes_it(tm
     lrs = read_scalars(sweep / "1", "lr-SGD")  # #1: 20 steps, each once, as an uninterrupted cosine run has them
     assert [step for step, _ in lrs] == list(range(20))
     assert all(f32_equal(lr, 0.1 * (1 + math.cos(math.pi * k / 20)) / 2) for k, lr in lrs)
+
+
+def test_a_sweep_dir_another_sweep_is_writing_to_is_refused(tmp_path: Path, capsys) -> None:
+    from lrsched_pl.sweep import SweepSummary
+
+    first = SweepSummary()
+    first._claim(tmp_path)  # held for the sweep's whole run (flock on results/.lock)
+    with pytest.raises(SystemExit) as exit_info:
+        SweepSummary()._claim(tmp_path)
+    assert exit_info.value.code == 1
+    assert "another sweep is running there now" in capsys.readouterr().err
+    first._lock.close()  # the first sweep ends: the directory can be claimed again
+    SweepSummary()._claim(tmp_path)
