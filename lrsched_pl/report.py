@@ -374,8 +374,8 @@ def _markdown(report: Report) -> str:
     lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(row)) + " |" for row in report.rows]
     lines += ["", "**Final**: each run's last validation; **best**: its minimum `val/loss` or maximum `val/acc`; both "
-              "as mean ± sample std (ddof=1) over seeds, without ± for one seed. **Training time**: first to last event "
-              "of a run, mean over seeds.", "",
+              "as mean ± sample std (ddof=1) over seeds, without ± for one seed. **Training time**: first to last "
+              "event of a run, mean over seeds.", "",
               REACH_DEFINITION + (f" **n/a**: {report.no_baseline}." if report.no_baseline else "")]  # fmt: skip
     for title, items in (("Missing", report.missing), ("Incomplete", report.incomplete)):
         lines += ["", f"## {title}", "", *(f"- {item}" for item in items)] if items else []
@@ -513,7 +513,8 @@ def _print(report: Report) -> None:
     if not console.is_terminal and "COLUMNS" not in os.environ:  # a log or a pipe: 80 columns would fold every cell
         console.width = 200
     narrow = console.width < 150
-    hidden = {"parameters"} | ({"schedule", "optimizer", "lr", "best val/acc", "training time (s)"} if narrow else set())
+    narrow_hidden = {"schedule", "optimizer", "lr", "best val/acc", "training time (s)"}
+    hidden = {"parameters"} | (narrow_hidden if narrow else set())
     shown = [i for i, c in enumerate(COLUMNS) if c not in hidden]
     table = Table(title=f"{report.sweep_dir}: sorted by final {report.metric}", title_justify="left")
     width = None if narrow else min(50, max(len(row.short) for row in report.rows))
