@@ -27,6 +27,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from lrsched_pl.errors import ConfigValueError
+from lrsched_pl.jobs import GRID_FILE, RESULTS_DIR
 
 CHECKPOINTS = "checkpoints"  # conf/callbacks: model_checkpoint.dirpath = ${output_dir}/checkpoints
 LAST_CHECKPOINT = "last.ckpt"
@@ -79,12 +80,20 @@ def holds_run(directory: Path) -> bool:
     )
 
 
+def holds_sweep(directory: Path) -> bool:
+    """Whether ``directory`` holds a sweep: Hydra's ``multirun.yaml``, or the sweep's ``jobs.yaml`` or ``results/``."""
+    return any((directory / name).exists() for name in ("multirun.yaml", GRID_FILE, RESULTS_DIR))
+
+
 def check_run_dir(run_dir: Path, ckpt_path: Any) -> None:
-    """Refuses a run directory that holds another run, unless ``ckpt_path`` resumes that very run.
+    """Refuses a run directory that holds another run or a sweep, unless ``ckpt_path`` resumes that very run.
 
     Raises:
         ConfigValueError: Naming ``hydra.run.dir`` and the two ways out.
     """
+    if holds_sweep(run_dir):
+        raise ConfigValueError("hydra.run.dir", str(run_dir), "a directory that holds no sweep (this one holds a "
+                               "sweep's multirun.yaml or results): leave hydra.run.dir unset for a new directory")
     if not holds_run(run_dir):
         return
     if ckpt_path not in (None, "") and Path(str(ckpt_path)).resolve().is_relative_to(run_dir.resolve()):

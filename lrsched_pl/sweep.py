@@ -43,7 +43,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from lrsched_pl import jobs
 from lrsched_pl.errors import ConfigValueError
-from lrsched_pl.rundir import CHECKPOINTS, LAST_CHECKPOINT, holds_run, rank_zero
+from lrsched_pl.rundir import CHECKPOINTS, LAST_CHECKPOINT, holds_run, holds_sweep, rank_zero
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ def check_sweep_dir(sweep_dir: Path, grid: list[Job] | None) -> bool:
         raise SweepRefused(ConfigValueError(
             "hydra.sweep.dir", str(sweep_dir), "a directory that holds no run (this one holds a single run's files): "
             "leave hydra.sweep.dir unset for a new directory").describe())  # fmt: skip
-    if not any((sweep_dir / name).exists() for name in ("multirun.yaml", jobs.GRID_FILE, jobs.RESULTS_DIR)):
+    if not holds_sweep(sweep_dir):
         return False
     previous = jobs.read_grid(sweep_dir)
     if grid is not None and previous == [_grid_entry(job) for job in grid]:

@@ -53,6 +53,9 @@ def test_a_directory_holding_another_run_is_refused_unless_resumed(tmp_path: Pat
                        r"ckpt_path=.*checkpoints/last.ckpt"):  # fmt: skip
         check_run_dir(tmp_path, None)
     check_run_dir(tmp_path, tmp_path / "checkpoints" / "last.ckpt")  # the resume of that very run
+    (tmp_path / "multirun.yaml").write_text("hydra: {}")
+    with pytest.raises(ConfigValueError, match=r"`hydra.run.dir` must be a directory that holds no sweep"):
+        check_run_dir(tmp_path, tmp_path / "checkpoints" / "last.ckpt")
 
 
 @pytest.mark.slow
