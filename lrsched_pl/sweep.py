@@ -211,6 +211,11 @@ def check_sweep_dir(sweep_dir: Path, grid: list[Job] | None) -> bool:
     previous = jobs.read_grid(sweep_dir)
     if grid is not None and previous == [_grid_entry(job) for job in grid]:
         return True
+    if grid is None:
+        raise SweepRefused(ConfigValueError(
+            "hydra.sweep.dir", str(sweep_dir), "a directory that holds no sweep: this sweeper (e.g. Optuna's) decides "
+            "its jobs as it goes and cannot continue one in place; leave hydra.sweep.dir unset for a new "
+            "directory").describe())  # fmt: skip
     raise SweepRefused(ConfigValueError(
         "hydra.sweep.dir", str(sweep_dir), "a directory that holds no other sweep (this one holds a sweep of other "
         "jobs): leave hydra.sweep.dir unset for a new directory; to continue that sweep, run its own command "
