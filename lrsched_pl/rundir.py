@@ -40,8 +40,21 @@ def rank_zero() -> bool:
     return all(os.environ.get(name, "0") == "0" for name in _RANK_VARIABLES)
 
 
+def _slurm_step() -> str | None:
+    """``<job id>.<step id>`` for one task of a SLURM step of several tasks (the ranks of one run), else ``None``."""
+    if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_JOB_ID" in os.environ:
+        return f"{os.environ['SLURM_JOB_ID']}.{os.environ.get('SLURM_STEP_ID', '0')}"
+    return None
+
+
 def run_id() -> str:
-    """``HH-MM-SS-mmm-xxxx``: local time to the millisecond, then 4 random hex digits."""
+    """``HH-MM-SS-mmm-xxxx``: local time to the millisecond, then 4 random hex digits.
+
+    The tasks of one multi-task SLURM step (``srun python train.py`` with one task per device) are the ranks of one
+    run and each resolves this on its own: they share ``slurm-<job id>.<step id>`` instead.
+    """
+    if (step := _slurm_step()) is not None:
+        return f"slurm-{step}"
     now = time.time()
     return time.strftime("%H-%M-%S", time.localtime(now)) + f"-{int(now % 1 * 1000):03d}-{secrets.token_hex(2)}"
 
@@ -111,11 +124,12 @@ class RunDirGuard(Callback):
     """Refuses a single run pointed at a directory that holds another run, before Hydra writes into it.
 
     A DDP rank that Lightning starts by running ``train.py`` again with ``hydra.run.dir=<its parent's>`` is not
-    checked: only rank 0 owns the directory.
+    checked: only rank 0 owns the directory. Nor are the tasks of a multi-task SLURM step, which start together and
+    share their directory (``slurm-<job id>.<step id>``): the first to arrive would refuse the others.
     """
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
-        if not rank_zero():
+        if not rank_zero() or _slurm_step() is not None:
             return
         try:
             check_run_dir(Path(str(config.hydra.run.dir)), config.get("ckpt_path"))

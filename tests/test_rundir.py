@@ -44,6 +44,17 @@ def test_resolvers_name_flat_unique_and_resumed_directories(tmp_path: Path) -> N
     assert resume_dir(str(tmp_path / "elsewhere.ckpt"), "new") == "new" and resume_dir(None, "new") == "new"
 
 
+def test_the_tasks_of_one_slurm_step_share_their_run_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from lrsched_pl.rundir import run_id
+
+    monkeypatch.delenv("SLURM_NTASKS", raising=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    monkeypatch.setenv("SLURM_STEP_ID", "3")
+    assert run_id() != "slurm-4242.3"  # one task: a run of its own, as anywhere else
+    monkeypatch.setenv("SLURM_NTASKS", "2")
+    assert run_id() == run_id() == "slurm-4242.3"  # every rank of the step resolves the same directory
+
+
 def test_a_directory_holding_another_run_is_refused_unless_resumed(tmp_path: Path) -> None:
     check_run_dir(tmp_path / "new", None)
     (tmp_path / "other.txt").write_text("not a run")
