@@ -73,3 +73,10 @@ def statuses(sweep_dir: Path) -> list[dict[str, Any]]:
     for job in read_grid(sweep_dir) or []:
         records.setdefault(int(job["num"]), {**job, "name": job["subdir"], "status": NOT_STARTED})
     return [records[num] for num in sorted(records)]
+
+
+def tally(records: list[dict[str, Any]]) -> str:
+    """``4 jobs: 2 finished, 1 failed, 1 interrupted, 0 not started`` (``running`` only when some are)."""
+    counts = {status: sum(r.get("status") == status for r in records) for status in SHOWN}
+    shown = ", ".join(f"{counts[s]} {SHOWN[s]}" for s in SHOWN if counts[s] or s != RUNNING)
+    return f"{len(records)} jobs: {shown}"

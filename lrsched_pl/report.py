@@ -368,7 +368,7 @@ def _markdown(report: Report) -> str:
     better = "lower" if METRICS[report.metric] is min else "higher"
     lines = [f"# Sweep report: `{report.sweep_dir}`", "",
              f"{sum(r.seeds for r in report.rows)} runs in {len(report.rows)} configurations, sorted by final "
-             f"`{report.metric}` ({better} is better)."]  # fmt: skip
+             f"`{report.metric}` ({better} is better).", *_jobs_line(report.sweep_dir)]  # fmt: skip
     if report.common:
         lines.append(f"Every configuration has {', '.join(f'`{o}`' for o in report.common)} (left out of the labels).")
     lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
@@ -382,10 +382,17 @@ def _markdown(report: Report) -> str:
     return "\n".join([*lines, "", "## Figures", "", *(f"![{p.stem}]({p.name})" for p in report.figures), ""])
 
 
+def _jobs_line(sweep_dir: Path) -> list[str]:
+    """``Jobs: 4 jobs: 2 finished, 1 failed, ...`` from the sweep's records (none for a sweep without them)."""
+    records = jobs.statuses(sweep_dir)
+    return [f"Jobs: {jobs.tally(records)}."] if records else []
+
+
 def _write_jobs_only(report: Report) -> Report:
     """``report.md`` (what became of each job) and an empty ``report.csv``, for a sweep without a ``val/loss``."""
     report.markdown.parent.mkdir(parents=True, exist_ok=True)
-    lines = [f"# Sweep report: `{report.sweep_dir}`", "", "No job has logged `val/loss`: nothing to compare yet.", "",
+    lines = [f"# Sweep report: `{report.sweep_dir}`", "", "No job has logged `val/loss`: nothing to compare yet.",
+             *_jobs_line(report.sweep_dir), "",
              "## Missing", "", *(f"- {item}" for item in report.missing), ""]  # fmt: skip
     report.markdown.write_text("\n".join(lines))
     _write_csv(report)

@@ -464,8 +464,7 @@ class SweepSummary(Callback):
         counts = {status: [r for r in results if r["status"] == status] for status in jobs.SHOWN}
         head = f"Sweep interrupted ({signal.Signals(self._signal).name})" if interrupted and self._signal else (
             "Sweep interrupted" if interrupted else "Sweep finished")  # fmt: skip
-        tally = ", ".join(f"{len(counts[s])} {jobs.SHOWN[s]}" for s in jobs.SHOWN if counts[s] or s != jobs.RUNNING)
-        lines = [f"{head}: {len(results)} jobs: {tally}, in {sweep_dir}"]
+        lines = [f"{head}: {jobs.tally(results)}, in {sweep_dir}"]
         for status in (jobs.FAILED, jobs.INTERRUPTED, jobs.RUNNING, jobs.NOT_STARTED):
             lines += [f"  {jobs.SHOWN[status]}: {_job_line(r)}" for r in counts[status][:_LISTED]]
             if len(counts[status]) > _LISTED:

@@ -308,6 +308,7 @@ def test_a_joblib_sweep_with_a_raising_job_and_a_killed_worker_reports_both_as_f
     assert "failed: #1 1  FAILED TerminatedWorkerError: its joblib worker was killed" in proc.stdout
     assert "Traceback" not in proc.stderr  # the summary says it all, no joblib traceback after it
     md = (sweep / "report" / "report.md").read_text()
+    assert "Jobs: 2 jobs: 0 finished, 2 failed, 0 interrupted, 0 not started." in md  # counted in the report too
     assert "0: failed (RuntimeError: injected failure at step 4)" in md  # under Incomplete: it has a val/loss
     assert "1: failed (TerminatedWorkerError: its joblib worker was killed" in md
 
