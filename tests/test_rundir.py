@@ -13,8 +13,8 @@ import yaml
 from conftest import ROOT, f32_equal, read_scalars
 from omegaconf import OmegaConf
 
-from lrsched_pl.rundir import check_run_dir, flat, register_resolvers, resume_dir
 from lrsched_pl.errors import ConfigValueError
+from lrsched_pl.rundir import check_run_dir, flat, register_resolvers, resume_dir
 
 TINY = ["trainer.max_epochs=2", "trainer.limit_train_batches=3", "trainer.enable_progress_bar=false",
         "trainer.enable_model_summary=false"]  # fmt: skip
