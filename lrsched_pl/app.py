@@ -35,6 +35,12 @@ def _train(cfg: Any) -> float | None:
     try:
         validate(cfg)  # before Lightning is imported: config errors answer in well under a second
         check_launch(cfg, multirun=multirun, launcher=HydraConfig.get().get("launcher"))
+        if multirun:  # a sweep run again in its own dir: keep its finished jobs, resume its interrupted ones
+            from lrsched_pl.sweep import continue_job
+
+            kept = continue_job(cfg)
+            if kept is not None:
+                return kept.value
         from lrsched_pl.run import train
 
         return train(cfg, sweep=multirun)
@@ -59,6 +65,9 @@ def main() -> None:
     import hydra
 
     from lrsched_pl.paths import conf_dir
+    from lrsched_pl.rundir import register_resolvers
+
+    register_resolvers()  # the run and sweep directory names of conf/train.yaml
 
     run = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(_train)
     try:

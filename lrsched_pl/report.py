@@ -4,8 +4,9 @@
     python -m lrsched_pl.report outputs/multirun/2026-11-23/14-57-00 --metric val/acc --out report
 
 It reads each job's TensorBoard events (``lr-<Optimizer>``, ``val/loss``, ``val/acc``, ``epoch``, HPARAMS). A
-configuration is a job's overrides without ``seed=``; its seeds are aggregated as mean ± sample std (ddof=1).
-A sweep still running, or with failed jobs, is reported as far as it got, with what is missing.
+configuration is a job's overrides without ``seed=`` (and ``ckpt_path=``); its seeds are aggregated as mean ± sample
+std (ddof=1). A sweep still running, stopped, or with failed jobs, is reported as far as it got, with what is missing
+and why (the job records of :mod:`lrsched_pl.jobs`: failed, interrupted, not started).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from lrsched_pl import jobs
 
 METRICS = {"val/loss": min, "val/acc": max}  # metric -> how a run's best is picked (max: higher is better)
 BASELINE = "constant"
@@ -61,7 +64,8 @@ class Run:
     """One job: its overrides (``config``: sorted, without ``seed=``), HPARAMS and curves.
 
     ``curves`` holds ``(1-based epoch, value)`` per validation for each of :data:`METRICS` logged, ``lr``
-    ``(optimizer step, lr)`` per ``lr-*`` tag, ``wall_s`` the seconds from its first to its last event.
+    ``(optimizer step, lr)`` per ``lr-*`` tag, ``wall_s`` its training time: the seconds from its first to its last
+    event.
     """
 
     name: str
@@ -71,6 +75,7 @@ class Run:
     curves: dict[str, list[tuple[int, float]]]
     lr: dict[str, list[tuple[int, float]]]
     wall_s: float
+    outcome: str | None = None  # "failed (<error>)" or "interrupted" when its job's record says so
 
 
 @dataclass
@@ -171,8 +176,9 @@ def load_run(job_dir: Path) -> Run:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     if not any(job_dir.glob("events.out.tfevents.*")):
-        raise ValueError("no event file (failed before logging, or not started)")
-    logging.getLogger("tensorboard").setLevel(logging.WARNING)  # "No path found after ..." for every run
+        raise ValueError("no event file yet")
+    # "No path found after ..." for every run; "Detected out of order event.step": a resumed run's purge_step at work
+    logging.getLogger("tensorboard").setLevel(logging.ERROR)
     acc = EventAccumulator(str(job_dir), size_guidance={"scalars": 0})
     try:
         acc.Reload()  # skips a truncated last record by itself
@@ -188,7 +194,7 @@ def load_run(job_dir: Path) -> Run:
     return Run(
         name=job_dir.name,
         overrides=overrides,
-        config=tuple(sorted(o for o in overrides if _key(o) != "seed")),
+        config=tuple(sorted(o for o in overrides if _key(o) not in ("seed", "ckpt_path"))),
         hparams=hparams,
         curves={m: [(epoch_at.get(e.step, k) + 1, e.value) for k, e in enumerate(scalars[m])] for m in METRICS
                 if m in scalars},  # fmt: skip
@@ -228,27 +234,48 @@ def _is_job(path: Path) -> bool:
     return path.is_dir() and ((path / ".hydra").is_dir() or any(path.glob("events.out.tfevents.*")))
 
 
+def _outcome(record: dict[str, Any]) -> str:
+    """What a job record says about a job the report has no curves of."""
+    status = record.get("status")
+    if status == jobs.FAILED:
+        return f"failed ({record.get('error')})"
+    return jobs.SHOWN.get(status, str(status))
+
+
 def collect(sweep_dir: Path) -> tuple[list[Run], list[str]]:
     """Every run with a ``val/loss`` in ``sweep_dir``, and a line for each job that has none or has no directory.
 
+    A job the sweep recorded (``results/<n>.yaml``, ``jobs.yaml``) is named with its status: failed (with its
+    error), interrupted, not started. Without records, the jobs of a grid come from ``multirun.yaml``.
+
     Raises:
-        EmptySweepError: When ``sweep_dir`` holds no job directory (one with ``.hydra/`` or an event file).
+        EmptySweepError: When ``sweep_dir`` holds neither a job directory (one with ``.hydra/`` or an event file)
+            nor a job record.
     """
-    if not sweep_dir.is_dir() or not (jobs := [d for d in sorted(sweep_dir.iterdir()) if _is_job(d)]):
+    job_dirs = [d for d in sorted(sweep_dir.iterdir()) if _is_job(d)] if sweep_dir.is_dir() else []
+    records = {Path(str(r.get("dir") or r.get("subdir"))).name: r for r in jobs.statuses(sweep_dir)}
+    if not job_dirs and not records:
         raise EmptySweepError(f"no sweep jobs in {sweep_dir} (expected sub-directories with .hydra/ or events)")
     runs, missing = [], []
-    for job_dir in jobs:
+    for job_dir in job_dirs:
+        record = records.get(job_dir.name)
         try:
             runs.append(load_run(job_dir))
+            if record and record.get("status") in (jobs.FAILED, jobs.INTERRUPTED):
+                runs[-1].outcome = _outcome(record)  # its curves up to the failure are in the table
         except ValueError as err:
-            missing.append(f"{job_dir.name}: {err}")
+            missing.append(f"{job_dir.name}: {_outcome(record) + '; ' if record else ''}{err}")
+    seen = {d.name for d in job_dirs}
+    if records:
+        missing += [f"{name}: {_outcome(r)}, no job directory" for name, r in records.items() if name not in seen]
+        return runs, missing
     try:
         expected = expected_jobs(sweep_dir) or []
     except ValueError as err:
         expected, missing = [], [*missing, f"jobs without a directory not checked: {err}"]
-    seen = {frozenset(_job_overrides(d, {})) for d in jobs}
-    missing += [f"{','.join(sorted(job))}: no job directory (not started yet, or the sweep stopped)"
-                for job in expected if frozenset(job) not in seen]  # fmt: skip
+    seen_overrides = {frozenset(_job_overrides(d, {})) for d in job_dirs}
+    missing += [f"{','.join(sorted(job))}: not started, no job directory"
+                for job in expected if frozenset(job) not in seen_overrides]  # fmt: skip
     return runs, missing
 
 
@@ -274,10 +301,14 @@ def _row(runs: list[Run]) -> Row:
 
 
 def _flag_incomplete(rows: list[Row]) -> list[str]:
-    """Notes each run with fewer validations than the sweep's longest; returns a line per such run."""
+    """Notes each run with fewer validations than the sweep's longest, or whose job failed or was interrupted;
+    returns a line per such run."""
     n = max(len(run.curves["val/loss"]) for row in rows for run in row.runs)
     lines = []
     for row in rows:
+        for run in (run for run in row.runs if run.outcome):
+            row.notes.append(f"{next((o for o in run.overrides if _key(o) == 'seed'), run.name)} {run.outcome}")
+            lines.append(f"{run.name}: {run.outcome}")
         for run in (run for run in row.runs if len(run.curves["val/loss"]) < n):
             seed = next((o for o in run.overrides if _key(o) == "seed"), run.name)
             row.notes.append(f"{seed} incomplete ({len(run.curves['val/loss'])} of {n} epochs)")
@@ -316,7 +347,7 @@ def _shorten(rows: list[Row]) -> list[str]:
 
 COLUMNS = ["configuration", "schedule", "parameters", "optimizer", "lr", "seeds",
            *(f"{which} {m}" for m in METRICS for which in ("final", "best")),
-           "epochs to baseline best", "wall time (s)", "notes"]  # fmt: skip
+           "epochs to baseline best", "training time (s)", "notes"]  # fmt: skip
 
 
 def _reach(row: Row) -> str:
@@ -337,18 +368,35 @@ def _markdown(report: Report) -> str:
     better = "lower" if METRICS[report.metric] is min else "higher"
     lines = [f"# Sweep report: `{report.sweep_dir}`", "",
              f"{sum(r.seeds for r in report.rows)} runs in {len(report.rows)} configurations, sorted by final "
-             f"`{report.metric}` ({better} is better)."]  # fmt: skip
+             f"`{report.metric}` ({better} is better).", *_jobs_line(report.sweep_dir)]  # fmt: skip
     if report.common:
         lines.append(f"Every configuration has {', '.join(f'`{o}`' for o in report.common)} (left out of the labels).")
     lines += ["", "| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(row)) + " |" for row in report.rows]
     lines += ["", "**Final**: each run's last validation; **best**: its minimum `val/loss` or maximum `val/acc`; both "
-              "as mean ± sample std (ddof=1) over seeds, without ± for one seed. **Wall time**: first to last event "
-              "of a run, mean over seeds.", "",
+              "as mean ± sample std (ddof=1) over seeds, without ± for one seed. **Training time**: first to last "
+              "event of a run, mean over seeds.", "",
               REACH_DEFINITION + (f" **n/a**: {report.no_baseline}." if report.no_baseline else "")]  # fmt: skip
     for title, items in (("Missing", report.missing), ("Incomplete", report.incomplete)):
         lines += ["", f"## {title}", "", *(f"- {item}" for item in items)] if items else []
     return "\n".join([*lines, "", "## Figures", "", *(f"![{p.stem}]({p.name})" for p in report.figures), ""])
+
+
+def _jobs_line(sweep_dir: Path) -> list[str]:
+    """``Jobs: 4 jobs: 2 finished, 1 failed, ...`` from the sweep's records (none for a sweep without them)."""
+    records = jobs.statuses(sweep_dir)
+    return [f"Jobs: {jobs.tally(records)}."] if records else []
+
+
+def _write_jobs_only(report: Report) -> Report:
+    """``report.md`` (what became of each job) and an empty ``report.csv``, for a sweep without a ``val/loss``."""
+    report.markdown.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Sweep report: `{report.sweep_dir}`", "", "No job has logged `val/loss`: nothing to compare yet.",
+             *_jobs_line(report.sweep_dir), "",
+             "## Missing", "", *(f"- {item}" for item in report.missing), ""]  # fmt: skip
+    report.markdown.write_text("\n".join(lines))
+    _write_csv(report)
+    return report
 
 
 def _write_csv(report: Report) -> None:
@@ -357,7 +405,7 @@ def _write_csv(report: Report) -> None:
     with open(report.csv, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(["label", "schedule", "schedule_params", "optimizer", "lr", "seeds", *stat_columns,
-                         "epochs_to_baseline_best", "baseline", "wall_time_s", "notes"])  # fmt: skip
+                         "epochs_to_baseline_best", "baseline", "training_time_s", "notes"])  # fmt: skip
         for row in report.rows:
             stats = [x for m in METRICS for s in (row.final, row.best) for x in
                      ((s[m].mean, s[m].std) if m in s else ("", ""))]  # fmt: skip
@@ -472,7 +520,8 @@ def _print(report: Report) -> None:
     if not console.is_terminal and "COLUMNS" not in os.environ:  # a log or a pipe: 80 columns would fold every cell
         console.width = 200
     narrow = console.width < 150
-    hidden = {"parameters"} | ({"schedule", "optimizer", "lr", "best val/acc", "wall time (s)"} if narrow else set())
+    narrow_hidden = {"schedule", "optimizer", "lr", "best val/acc", "training time (s)"}
+    hidden = {"parameters"} | (narrow_hidden if narrow else set())
     shown = [i for i, c in enumerate(COLUMNS) if c not in hidden]
     table = Table(title=f"{report.sweep_dir}: sorted by final {report.metric}", title_justify="left")
     width = None if narrow else min(50, max(len(row.short) for row in report.rows))
@@ -520,8 +569,11 @@ def write_report(
     sweep_dir = Path(sweep_dir)
     out = Path(out_dir) if out_dir is not None else sweep_dir / "report"
     runs, missing = collect(sweep_dir)
-    if not runs:
+    if not runs and not jobs.read_records(sweep_dir):
         raise EmptySweepError(f"no job in {sweep_dir} has logged val/loss yet: " + "; ".join(missing))
+    if not runs:  # a sweep whose jobs all stopped before their first validation: what happened to each
+        return _write_jobs_only(Report(sweep_dir, metric, out / "report.md", out / "report.csv", [], [], missing, [],
+                                       [], None))  # fmt: skip
     groups: dict[tuple[str, ...], list[Run]] = {}
     for run in runs:
         groups.setdefault(run.config, []).append(run)

@@ -16,7 +16,9 @@ from lrsched_pl.companions import companion_callbacks
 from lrsched_pl.config import describe
 from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.hparams import log_hparams, log_layout
+from lrsched_pl.objective import ObjectiveCheck
 from lrsched_pl.param_groups import model_kwargs
+from lrsched_pl.rundir import logger_resume_kwargs
 
 # Lightning 2.6 with torch >= 2.10 warns about torch's pytree API on every fit; nothing a user can act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -57,7 +59,10 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
     model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), **model_kwargs(cfg), _convert_="all")
     callbacks = [instantiate(node) for node in cfg.callbacks.values() if node is not None]
     callbacks += companion_callbacks(cfg, callbacks)  # e.g. train/eval modes of a schedule-free optimizer
-    logger = instantiate(cfg.logger) if cfg.get("logger") else False
+    if sweep:  # a sweep ranks its jobs by the objective: a name the model never logs fails the first validation
+        callbacks.append(ObjectiveCheck(cfg.objective))
+    resume = logger_resume_kwargs(cfg.logger, cfg.ckpt_path) if cfg.get("logger") else {}
+    logger = instantiate(cfg.logger, **resume) if cfg.get("logger") else False
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, **quiet)
     if logger:
         log_hparams(logger, describe(cfg), metrics=["val/loss", "val/acc"])

@@ -138,8 +138,8 @@ def test_partial_sweep_reports_what_is_there_and_what_is_missing(tmp_path: Path)
     assert epochs == [1, 2, 3] and mean == pytest.approx([1.0, 7 / 12, 0.5])  # (0.75 + 0.5 + 0.5) / 3
     assert std == pytest.approx([0.0, (1 / 48) ** 0.5, 0.0])  # squares 1/36 + 2/144 over n - 1 = 2
     assert sorted(report.missing) == [
-        "schedule=step,seed=1: no event file (failed before logging, or not started)",
-        "schedule=step,seed=2: no job directory (not started yet, or the sweep stopped)",
+        "schedule=step,seed=1: no event file yet",
+        "schedule=step,seed=2: not started, no job directory",
         "schedule=step,seed=3: no val/loss logged yet",
     ]
     assert report.incomplete == [
@@ -148,7 +148,7 @@ def test_partial_sweep_reports_what_is_there_and_what_is_missing(tmp_path: Path)
     ]
     assert "seed=2 incomplete (2 of 3 epochs)" in report.rows[0].notes
     md = report.markdown.read_text()
-    assert "## Missing" in md and "schedule=step,seed=2: no job directory" in md and "## Incomplete" in md
+    assert "## Missing" in md and "schedule=step,seed=2: not started, no job directory" in md and "## Incomplete" in md
     assert all(p.stat().st_size > 1000 for p in report.figures)
 
 
@@ -234,7 +234,7 @@ def test_cli_on_a_real_sweep_writes_the_table_and_four_figures(real_sweep: Path,
     assert "## Missing" not in md and "`trainer.max_epochs=3`" in md
     records = list(csv.DictReader((out / "report.csv").read_text().splitlines()))
     assert [r["seeds"] for r in records] == ["2", "2"] and {r["schedule"] for r in records} == {"constant", "step"}
-    assert all(r["optimizer"] == "SGD" and float(r["lr"]) == 0.1 and float(r["wall_time_s"]) > 0 for r in records)
+    assert all(r["optimizer"] == "SGD" and float(r["lr"]) == 0.1 and float(r["training_time_s"]) > 0 for r in records)
 
 
 @pytest.mark.slow
@@ -252,5 +252,5 @@ def test_real_sweep_rows_and_a_job_gone_missing(real_sweep: Path, tmp_path: Path
     gone = next(d for d in sweep.iterdir() if d.name.startswith("schedule=step,seed=2"))
     shutil.rmtree(gone)
     report = write_report(sweep, console=False)
-    assert report.missing == [f"{gone.name}: no job directory (not started yet, or the sweep stopped)"]
+    assert report.missing == [f"{gone.name}: finished, no job directory"]  # its record says it finished
     assert next(row for row in report.rows if row.schedule == "step").seeds == 1

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import math
+import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, f32_equal, read_scalars
+from conftest import ROOT, TinyModule, f32_equal, make_trainer, read_scalars
 from omegaconf import OmegaConf
 
 TINY = ["trainer.max_epochs=2", "trainer.limit_train_batches=3"]
+FAULT = ["+callbacks.fault._target_=faults.Fault"]  # tests/faults.py: a job that raises or is killed on purpose
+ENV = {**os.environ, "PYTHONPATH": str(ROOT / "tests")}
 
 
 def run_train(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=ENV
     )
 
 
@@ -40,29 +45,31 @@ def compose_with_hydra(*overrides: str):
 
 @pytest.mark.slow
 def test_a_sweep_prints_one_line_per_job_then_the_best_job_report_and_tensorboard(tmp_path: Path) -> None:
-    """Three jobs, the middle one refused by the range check: a line each, and a summary although Hydra
-    re-raises the failure at the end (and skips its own end-of-sweep callback)."""
+    """Four jobs, two of which raise at their second step: a line each, and a summary although Hydra re-raises
+    the failure at the end (and skips its own end-of-sweep callback)."""
     sweep = tmp_path / "sweep"
     proc = run_train(
-        "-m", "schedule=step", "schedule.step_size=1", "schedule.gamma=0.5,1.5,0.1", *TINY,
-        f"hydra.sweep.dir={sweep}", "hydra.job.config.override_dirname.exclude_keys=[schedule,schedule.step_size,"
-        "trainer.max_epochs,trainer.limit_train_batches]",
+        "-m", "schedule=step", "schedule.step_size=1", "schedule.gamma=0.5,0.1", *FAULT,
+        "+callbacks.fault.action=none,raise", "+callbacks.fault.at_step=1", *TINY, f"hydra.sweep.dir={sweep}",
+        "hydra.sweep.subdir=${hydra.job.num}",
     )  # fmt: skip
-    assert proc.returncode != 0 and "`schedule.gamma` must be in (0, 1], got 1.5" in proc.stderr
+    assert proc.returncode == 1 and "injected failure at step 1" in proc.stderr
     out = proc.stdout
-    runs = {p.name: final(p) for p in job_dirs(sweep)}
-    assert sorted(runs) == ["schedule.gamma=0.1", "schedule.gamma=0.5"]
-    for num, name in ((0, "schedule.gamma=0.5"), (2, "schedule.gamma=0.1")):
-        line = re.search(rf"#{num} {re.escape(name)}  val/loss=(\S+)  \d+\.\d s", out)
+    runs = {p.name: final(p) for p in job_dirs(sweep) if p.name in ("0", "2")}  # gamma 0.5 and 0.1, no fault
+    assert sorted(runs) == ["0", "2"]
+    for num in runs:
+        line = re.search(rf"#{num} {num}  val/loss=(\S+)  job time \d+\.\d s", out)
         assert line, out
-        assert float(line.group(1)) == pytest.approx(runs[name], rel=1e-3)  # the value TensorBoard holds
-    assert re.search(r"#1 schedule.gamma=1.5  FAILED ConfigValueError\(.*got 1.5.*\)", out)
-    assert "Sweep finished: 3 jobs, 1 failed" in out
-    best_name = min(runs, key=runs.get)
+        assert float(line.group(1)) == pytest.approx(runs[num], rel=1e-3)  # the value TensorBoard holds
+    assert re.search(r"#1 1  FAILED RuntimeError: injected failure at step 1  job time", out)
+    assert "Sweep finished: 4 jobs: 2 finished, 2 failed, 0 interrupted, 0 not started" in out
+    best_num = min(runs, key=runs.get)
     best = yaml.safe_load((sweep / "best_job.yaml").read_text())
-    assert Path(best["dir"]).name == best_name and best["value"] == pytest.approx(runs[best_name], rel=1e-6)
-    assert best["config"]["schedule"]["gamma"] == float(best_name.split("=")[1])  # its whole config
-    assert f"Best (minimize val/loss): #{0 if best_name.endswith('0.5') else 2} {best_name}" in out
+    assert Path(best["dir"]).name == best_num and best["value"] == pytest.approx(runs[best_num], rel=1e-6)
+    assert best["config"]["schedule"]["gamma"] == {"0": 0.5, "2": 0.1}[best_num]  # its whole config
+    assert f"Best (minimize val/loss): #{best_num} {best_num}" in out
+    md = (sweep / "report" / "report.md").read_text()
+    assert "training time (s)" in md and "- 1: failed (RuntimeError: injected failure at step 1)" in md
     assert f"Report: {sweep / 'report' / 'report.md'}" in out and (sweep / "report" / "lr.png").is_file()
     assert f"TensorBoard: tensorboard --logdir {sweep}" in out
     assert "Trainable params" not in out and "Epoch 1/1" not in out  # no model summary, no progress bar
@@ -92,7 +99,7 @@ def test_submitit_local_runs_a_sweep(tmp_path: Path) -> None:
     assert (sweep / ".submitit").is_dir()  # the jobs went through submitit
     cosine = [v for _, v in read_scalars(sweep / "1", "lr-SGD")]
     assert len(cosine) == 6 and f32_equal(cosine[3], 0.1 * (1 + math.cos(math.pi * 3 / 6)) / 2)
-    assert "Sweep finished: 2 jobs, 0 failed" in proc.stdout
+    assert "Sweep finished: 2 jobs: 2 finished, 0 failed, 0 interrupted, 0 not started" in proc.stdout
 
 
 @pytest.mark.slow
@@ -148,7 +155,7 @@ def test_compare_schedules_runs_in_parallel_and_its_report_compares_the_schedule
                      f"hydra.sweep.dir={sweep}", "hydra.job.config.override_dirname.exclude_keys="
                      "[experiment,trainer.max_epochs,trainer.limit_train_batches]", timeout=600)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert len(job_dirs(sweep)) == 21 and "Sweep finished: 21 jobs, 0 failed" in proc.stdout
+    assert len(job_dirs(sweep)) == 21 and "Sweep finished: 21 jobs: 21 finished, 0 failed" in proc.stdout
     assert "Joblib.Parallel(n_jobs=2" in proc.stdout
     results = [yaml.safe_load(p.read_text()) for p in (sweep / "results").glob("*.yaml")]
     assert len({r["pid"] for r in results}) == 2  # two worker processes ran the jobs
@@ -212,3 +219,132 @@ def test_every_run_writes_the_custom_scalars_layout(compose, tmp_path: Path) -> 
     tags = set(acc.Tags()["scalars"])
     for (regex,) in charts.values():
         assert any(re.match(regex, tag) for tag in tags), regex  # each chart has a curve of this run
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["schedule=step", "schedule.gamma=0.5,1.5"],
+         "job #1 (schedule=step schedule.gamma=1.5): `schedule.gamma` must be in (0, 1], got 1.5"),
+        (["schedule=step,stepp"], "job #1 (schedule=stepp): MissingConfigException: In 'train': Could not find"),
+        (["schedule=step,cosine", "hydra.sweep.subdir=same"],
+         "`hydra.sweep.subdir` must be different for every job, but jobs #0 (schedule=step) and #1 (schedule=cosine)"),
+        (["objective=val/nonexistent"], "`objective` must be a metric the default model logs: val/loss, val/acc"),
+    ],
+)  # fmt: skip
+def test_one_bad_job_refuses_the_sweep_before_anything_starts(tmp_path: Path, overrides, message) -> None:
+    sweep = tmp_path / "sweep"
+    proc = run_train("-m", *overrides, f"hydra.sweep.dir={sweep}")
+    (line,) = proc.stderr.strip().splitlines()  # one line, no traceback
+    assert proc.returncode == 1 and line.startswith("Error in the sweep, no job launched: ") and message in line
+    assert proc.stdout == "" and not sweep.exists()  # no summary, no directory, nothing trained
+
+
+def test_the_objective_is_checked_at_the_first_validation() -> None:
+    from lrsched_pl.errors import ConfigValueError
+    from lrsched_pl.objective import ObjectiveCheck
+
+    trainer = make_trainer(Path("/nonexistent"), [ObjectiveCheck("val/acc")], logger=False, max_epochs=2)
+    with pytest.raises(ConfigValueError, match=r"`objective` must be a metric this run logs: val/loss, got 'val/acc'"):
+        trainer.fit(TinyModule())
+    assert trainer.current_epoch == 0  # at the end of the first epoch's validation, not the run's end
+    make_trainer(Path("/nonexistent"), [ObjectiveCheck("val/loss")], logger=False, max_epochs=1).fit(TinyModule())
+
+
+@pytest.fixture(scope="module")
+def val_acc_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], subprocess.CompletedProcess]:
+    """The README's ``objective=val/acc`` recipe: a "/" in an override value, 2 jobs."""
+    sweep = tmp_path_factory.mktemp("val_acc") / "sweep"
+    args = ["-m", "schedule=constant,step", "objective=val/acc", "objective_direction=maximize", *TINY,
+            f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    return sweep, args, run_train(*args)
+
+
+@pytest.mark.slow
+def test_a_val_acc_sweep_has_flat_job_dirs_and_writes_its_report(val_acc_sweep) -> None:
+    sweep, _, proc = val_acc_sweep
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [p.name for p in job_dirs(sweep)] == [
+        f"objective=val_acc,objective_direction=maximize,schedule={s},trainer.limit_train_batches=3,"
+        "trainer.max_epochs=2" for s in ("constant", "step")
+    ]  # one level: no objective=val/ directory
+    assert "Sweep finished: 2 jobs: 2 finished, 0 failed, 0 interrupted, 0 not started" in proc.stdout
+    from lrsched_pl.report import write_report
+
+    report = write_report(sweep, console=False, metric="val/acc")
+    assert len(report.rows) == 2 and report.missing == [] and (sweep / "report" / "report.md").is_file()
+    accs = [row.final["val/acc"].mean for row in report.rows]
+    assert accs == sorted(accs, reverse=True)
+
+
+@pytest.mark.slow
+def test_a_second_sweep_into_the_same_dir_is_refused_and_the_same_one_keeps_its_jobs(val_acc_sweep) -> None:
+    sweep, args, first = val_acc_sweep
+    assert first.returncode == 0
+    before = sorted(p for p in sweep.rglob("*") if p.is_file() and "report" not in p.parts)
+    other = run_train("-m", "schedule=cosine,step", *TINY, f"hydra.sweep.dir={sweep}")
+    assert other.returncode == 1 and other.stdout == ""
+    assert "`hydra.sweep.dir` must be a directory that holds no other sweep" in other.stderr
+    assert sorted(p for p in sweep.rglob("*") if p.is_file() and "report" not in p.parts) == before
+
+    again = run_train(*args)  # the same command: both jobs finished, none trains again
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stdout.count("(finished before: kept)") == 2
+    assert all(len(list(d.glob("events.out.tfevents.*"))) == 1 for d in job_dirs(sweep))
+
+
+@pytest.mark.slow
+def test_a_joblib_sweep_with_a_raising_job_and_a_killed_worker_reports_both_as_failed(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    proc = run_train("-m", *FAULT, "+callbacks.fault.action=raise,kill", "+callbacks.fault.at_step=4", *TINY,
+                     "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.sweep.subdir=${hydra.job.num}",
+                     f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    assert "Sweep finished: 2 jobs: 0 finished, 2 failed, 0 interrupted, 0 not started" in proc.stdout
+    assert "failed: #0 0  FAILED RuntimeError: injected failure at step 4" in proc.stdout
+    assert "failed: #1 1  FAILED TerminatedWorkerError: its joblib worker was killed" in proc.stdout
+    assert "Traceback" not in proc.stderr  # the summary says it all, no joblib traceback after it
+    md = (sweep / "report" / "report.md").read_text()
+    assert "Jobs: 2 jobs: 0 finished, 2 failed, 0 interrupted, 0 not started." in md  # counted in the report too
+    assert "0: failed (RuntimeError: injected failure at step 4)" in md  # under Incomplete: it has a val/loss
+    assert "1: failed (TerminatedWorkerError: its joblib worker was killed" in md
+
+
+@pytest.mark.slow
+def test_a_sweep_stopped_by_sigterm_says_so_and_the_same_command_completes_it(tmp_path: Path) -> None:
+    """SIGTERM while job #1 trains (after its first checkpoint); the same command then keeps #0, resumes #1."""
+    sweep = tmp_path / "sweep"
+    args = ["-m", "schedule=constant,cosine", "trainer.max_epochs=4", "trainer.limit_train_batches=5",
+            "hydra.sweep.subdir=${hydra.job.num}", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "train.py", *args], cwd=ROOT, env=ENV, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    while not (sweep / "1" / "checkpoints" / "last.ckpt").is_file() and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 143, err[-3000:]
+    assert "Sweep interrupted (SIGTERM): 2 jobs: 1 finished, 0 failed, 1 interrupted, 0 not started" in out
+    assert "Continue it: python train.py -m schedule=constant,cosine" in out
+
+    again = run_train(*args)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "#0 0  val/loss=" in again.stdout and "(finished before: kept)" in again.stdout
+    assert f"#1 resumes from {sweep / '1' / 'checkpoints' / 'last.ckpt'}" in again.stdout
+    assert "Sweep finished: 2 jobs: 2 finished, 0 failed, 0 interrupted, 0 not started" in again.stdout
+    assert len(list((sweep / "0").glob("events.out.tfevents.*"))) == 1  # #0 ran once
+    lrs = read_scalars(sweep / "1", "lr-SGD")  # #1: 20 steps, each once, as an uninterrupted cosine run has them
+    assert [step for step, _ in lrs] == list(range(20))
+    assert all(f32_equal(lr, 0.1 * (1 + math.cos(math.pi * k / 20)) / 2) for k, lr in lrs)
+
+
+def test_a_sweep_dir_another_sweep_is_writing_to_is_refused(tmp_path: Path, capsys) -> None:
+    from lrsched_pl.sweep import SweepSummary
+
+    first = SweepSummary()
+    first._claim(tmp_path)  # held for the sweep's whole run (flock on results/.lock)
+    with pytest.raises(SystemExit) as exit_info:
+        SweepSummary()._claim(tmp_path)
+    assert exit_info.value.code == 1
+    assert "another sweep is running there now" in capsys.readouterr().err
+    first._lock.close()  # the first sweep ends: the directory can be claimed again
+    SweepSummary()._claim(tmp_path)
