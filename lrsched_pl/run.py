@@ -8,12 +8,16 @@ import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from lrsched_pl.checkpoint import check_checkpoint
+from lrsched_pl.checkpoint_io import AtomicCheckpointIO
 from lrsched_pl.config import describe
 from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.hparams import log_hparams, log_layout
+from lrsched_pl.rng import RandomState
 
 # Lightning 2.6 with torch >= 2.10 warns about torch's pytree API on every fit; nothing a user can act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -37,9 +41,13 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
     # plain containers, not ListConfig: hyperparameters saved in checkpoints must load with weights_only=True
     datamodule = instantiate(cfg.data, _convert_="all")
     model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), _convert_="all")
+    if cfg.ckpt_path is not None:  # before the logger and Trainer write anything: a refusal leaves no run
+        check_checkpoint(cfg.ckpt_path, model, _optimizer(model))
     callbacks = [instantiate(node) for node in cfg.callbacks.values() if node is not None]
+    callbacks.append(RandomState())  # exact resumes: the random states travel in every checkpoint
     logger = instantiate(cfg.logger) if cfg.get("logger") else False
-    trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, **quiet)
+    plugins = {} if cfg.trainer.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, **plugins, **quiet)
     if logger:
         log_hparams(logger, describe(cfg), metrics=["val/loss", "val/acc"])
         log_layout(logger)
@@ -51,6 +59,15 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
         raise
     value = trainer.callback_metrics.get(cfg.objective)
     return None if value is None else float(value)
+
+
+def _optimizer(model: pl.LightningModule) -> torch.optim.Optimizer | None:
+    """The model's single optimizer as ``configure_optimizers`` builds it before a Trainer exists, else ``None``."""
+    try:
+        optimizer = model.configure_optimizers()
+    except Exception:  # a model that needs its Trainer to build the optimizer: its optimizer state is not checked
+        return None
+    return optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
 
 
 def _quiet(cfg: DictConfig, sweep: bool) -> dict[str, bool]:
