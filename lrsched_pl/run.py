@@ -14,10 +14,13 @@ from omegaconf import DictConfig
 
 from lrsched_pl.checkpoint import check_checkpoint
 from lrsched_pl.checkpoint_io import AtomicCheckpointIO
+from lrsched_pl import interrupt
 from lrsched_pl.config import describe
 from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.hparams import log_hparams, log_layout
 from lrsched_pl.rng import RandomState
+
+log = logging.getLogger(__name__)
 
 # Lightning 2.6 with torch >= 2.10 warns about torch's pytree API on every fit; nothing a user can act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -52,13 +55,36 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
         log_hparams(logger, describe(cfg), metrics=["val/loss", "val/acc"])
         log_layout(logger)
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        with interrupt.fitting():
+            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     except ConfigValueError:  # refused when training starts (a length the run cannot hold): before any step
         if trainer.global_step == 0 and cfg.ckpt_path is None:
             _remove_new_entries(output_dir, existing)
         raise
+    except (KeyboardInterrupt, SystemExit) as stop:  # SIGTERM/SIGINT (lrsched_pl.interrupt sets the exit code)
+        signum = interrupt.received()
+        if signum is None:
+            raise
+        if trainer.global_step == 0 and cfg.ckpt_path is None:
+            _remove_new_entries(output_dir, existing)
+        log.warning(
+            f"Run stopped by {interrupt.SIGNALS.get(signum, signum)} after step {trainer.global_step}; "
+            f"{_checkpoint_note(trainer)} (exit code {interrupt.exit_code(signum)})"
+        )
+        raise stop
+    except Exception as err:
+        log.error(f"Run failed after step {trainer.global_step}: {type(err).__name__}: {err}; {_checkpoint_note(trainer)}")
+        raise
     value = trainer.callback_metrics.get(cfg.objective)
+    log.info(f"Run finished after step {trainer.global_step}: {cfg.objective} = {value}; {_checkpoint_note(trainer)}")
     return None if value is None else float(value)
+
+
+def _checkpoint_note(trainer: pl.Trainer) -> str:
+    """Where the last checkpoint is, for the line that says how the run ended."""
+    paths = [c.last_model_path or c.best_model_path for c in trainer.checkpoint_callbacks]
+    paths = [p for p in paths if p]
+    return f"last checkpoint: {paths[0]}" if paths else "no checkpoint written"
 
 
 def _optimizer(model: pl.LightningModule) -> torch.optim.Optimizer | None:
