@@ -17,14 +17,19 @@ import zlib
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import CompactHydraException
+
 from lrsched_pl.errors import ConfigValueError
 
 CHECKSUM = ".lrsched_pl_sha256"  # the member of the archive holding the SHA-256 of the others
 _RETRY = "resume from another checkpoint (e.g. an earlier `epoch=...ckpt`) or start a new run without `ckpt_path`"
 
 
-class CheckpointError(ConfigValueError):
-    """A ``ckpt_path`` that cannot be resumed: ``value`` is the path, ``allowed`` says what is wrong and the fix."""
+class CheckpointError(ConfigValueError, CompactHydraException):
+    """A ``ckpt_path`` that cannot be resumed: ``value`` is the path, ``allowed`` says what is wrong and the fix.
+
+    Also a Hydra ``CompactHydraException``, so ``train.py`` reports it as its one line, without a traceback.
+    """
 
     def __init__(self, value: Any, allowed: str, key: str = "ckpt_path") -> None:
         super().__init__(key, value, allowed)
