@@ -141,3 +141,23 @@ def test_a_crashed_run_resumes_exactly_as_the_uninterrupted_one(compose, tmp_pat
         want = [(s, v) for s, v in read_scalars(full_dir, tag) if s >= start]
         got = [(s, v) for s, v in read_scalars(resumed, tag) if s >= start]
         assert got == want, tag
+
+
+def check_continuation(full: tuple[Path, dict, dict], resumed: Path, start: int) -> None:
+    _, full_steps, full_validations = full
+    steps, validations = read_log(Path(f"{resumed}.jsonl"))
+    assert sorted(steps) == list(range(start + 1, 23 * EPOCHS + 1))
+    assert all(record == full_steps[k] for k, record in steps.items()), start
+    assert validations == {k: v for k, v in full_validations.items() if k > start}, start
+
+
+@pytest.mark.slow
+def test_every_mid_epoch_checkpoint_of_a_run_resumes_exactly(compose, tmp_path: Path, uninterrupted) -> None:
+    """The uninterrupted run's own checkpoints at steps 10, 30, 50, 70 and 90 (mid-epoch, in each of the 4 epochs),
+    each resumed to the end."""
+    checkpoints = sorted((uninterrupted[0] / "checkpoints").glob("step=*.ckpt"), key=lambda p: int(p.stem[5:]))
+    assert [int(p.stem[5:]) for p in checkpoints] == list(range(10, 91, 10))
+    for ckpt in checkpoints[::2]:
+        resumed = tmp_path / f"from_{ckpt.stem[5:]}"
+        run(compose, resumed, f"ckpt_path='{ckpt}'", "callbacks.model_checkpoint.every_n_train_steps=null")
+        check_continuation(uninterrupted, resumed, int(ckpt.stem[5:]))
