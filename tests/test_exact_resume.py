@@ -161,3 +161,42 @@ def test_every_mid_epoch_checkpoint_of_a_run_resumes_exactly(compose, tmp_path: 
         resumed = tmp_path / f"from_{ckpt.stem[5:]}"
         run(compose, resumed, f"ckpt_path='{ckpt}'", "callbacks.model_checkpoint.every_n_train_steps=null")
         check_continuation(uninterrupted, resumed, int(ckpt.stem[5:]))
+
+
+@pytest.mark.parametrize("shuffled", [True, False])
+def test_the_loader_resumes_an_epoch_at_its_position_and_starts_the_next_one_afresh(shuffled: bool) -> None:
+    """With the EpochSampler the position is skipped in the sampler; with another sampler (Lightning's
+    DistributedSampler under DDP; a SequentialSampler here) the loader fast-forwards."""
+    from torch.utils.data import TensorDataset
+
+    from lrsched_pl.data import EpochSampler, ResumableLoader
+
+    data = TensorDataset(torch.arange(50))
+
+    def loader() -> ResumableLoader:
+        sampler = EpochSampler(data, seed=7) if shuffled else None
+        return ResumableLoader(data, batch_size=8, sampler=sampler, generator=torch.Generator())
+
+    def epoch(dl: ResumableLoader, e: int) -> list[list[int]]:
+        if shuffled:
+            dl.sampler.set_epoch(e)
+        return [batch[0].tolist() for batch in dl]
+
+    first = loader()
+    whole = epoch(first, 1)
+    if shuffled:
+        assert whole != epoch(loader(), 2)  # another epoch, another order
+    partial = iter(first)
+    if shuffled:
+        first.sampler.set_epoch(1)
+    seen = [next(partial)[0].tolist() for _ in range(3)]
+    state = first.state_dict()
+    assert seen == whole[:3] and state["batches"] == 3 and state["epoch"] == (1 if shuffled else None)
+    resumed = loader()
+    resumed.load_state_dict(state)
+    assert epoch(resumed, 1) == whole[3:]  # the rest of the epoch, in the same order
+    assert epoch(resumed, 1) == whole  # then whole epochs again
+    if shuffled:  # a new epoch ignores a position in an old one
+        later = loader()
+        later.load_state_dict(state)
+        assert epoch(later, 2) == epoch(loader(), 2)
