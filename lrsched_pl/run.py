@@ -12,9 +12,9 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from lrsched_pl import interrupt
 from lrsched_pl.checkpoint import check_checkpoint
 from lrsched_pl.checkpoint_io import AtomicCheckpointIO
-from lrsched_pl import interrupt
 from lrsched_pl.config import describe
 from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.hparams import log_hparams, log_layout
@@ -76,7 +76,8 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
         log.error(f"Run failed after step {trainer.global_step}: {type(err).__name__}: {err}; {_checkpoint_note(trainer)}")
         raise
     value = trainer.callback_metrics.get(cfg.objective)
-    log.info(f"Run finished after step {trainer.global_step}: {cfg.objective} = {value}; {_checkpoint_note(trainer)}")
+    level = logging.DEBUG if sweep else logging.INFO  # a sweep prints one line per job (SweepSummary)
+    log.log(level, f"Run finished after step {trainer.global_step}: {cfg.objective} = {value}; {_checkpoint_note(trainer)}")
     return None if value is None else float(value)
 
 
