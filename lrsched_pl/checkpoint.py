@@ -127,8 +127,10 @@ def check_checkpoint(path: str | Path, model: Any, optimizer: Any = None) -> dic
             "plain weights in your own code",
         )  # fmt: skip
     _check_weights(path, checkpoint["state_dict"], model)
-    overrides = _check_optimizer(path, checkpoint, optimizer) if optimizer is not None else []
     schedule = (checkpoint.get("callbacks") or {}).get("ScheduleCallback")
+    # a schedule that cycles momentum (onecycle, cyclic) wrote the momentum in use, not the configured one
+    cycled = isinstance(schedule, dict) and "cycle_momentum=True" in str(schedule.get("schedule"))
+    overrides = _check_optimizer(path, checkpoint, optimizer, cycled) if optimizer is not None else []
     if schedule is not None:
         try:
             check_schedule_state(schedule)
@@ -218,8 +220,9 @@ def _check_weights(path: Any, saved: Any, model: Any) -> None:
         )  # fmt: skip
 
 
-def _check_optimizer(path: Any, checkpoint: dict[str, Any], optimizer: Any) -> list[str]:
-    """The checkpoint's optimizer state must fit ``optimizer``; returns the hyperparameters it overrides."""
+def _check_optimizer(path: Any, checkpoint: dict[str, Any], optimizer: Any, cycled: bool = False) -> list[str]:
+    """The checkpoint's optimizer state must fit ``optimizer``; returns the hyperparameters it overrides (but the
+    momentum when a schedule ``cycled`` it)."""
     states = checkpoint.get("optimizer_states")
     if not states:
         raise CheckpointError(
@@ -237,6 +240,7 @@ def _check_optimizer(path: Any, checkpoint: dict[str, Any], optimizer: Any) -> l
             path, f"has {len(saved_groups)} optimizer param groups, this run's {name} has {len(groups)}; {fix}"
         )
     ignore = {"params", "lr", "initial_lr"}
+    quiet = {"foreach", *(("momentum", "betas") if cycled else ())}  # not config values, or set by the schedule
     overrides = []
     for i, (saved, group) in enumerate(zip(saved_groups, groups)):
         ours, theirs = set(group) - ignore, set(saved) - ignore
@@ -253,6 +257,6 @@ def _check_optimizer(path: Any, checkpoint: dict[str, Any], optimizer: Any) -> l
         overrides += [
             f"`optimizer.{k}`: {saved[k]!r} in the checkpoint, {group[k]!r} in the config"
             for k in sorted(ours)
-            if k != "foreach" and saved[k] != group[k] and f"`optimizer.{k}`" not in " ".join(overrides)
+            if k not in quiet and saved[k] != group[k] and f"`optimizer.{k}`" not in " ".join(overrides)
         ]
     return overrides
