@@ -95,13 +95,14 @@ def check_file(path: str | Path | None) -> None:
         raise CheckpointError(path, f"cannot be read ({err.strerror or err}); make it readable") from None
 
 
-def check_checkpoint(path: str | Path, model: Any, optimizer: Any = None) -> dict[str, Any]:
+def check_checkpoint(path: str | Path, model: Any, optimizer: Any = None, seed: int | None = None) -> dict[str, Any]:
     """Loads the checkpoint at ``path`` and checks that this run can resume from it; returns it.
 
     Args:
         path: The ``ckpt_path``.
         model: The run's LightningModule (weights' keys and shapes are compared with the checkpoint's).
         optimizer: The run's optimizer, built on ``model``'s parameters (``None`` skips the optimizer checks).
+        seed: The run's ``seed``, compared with the one the checkpoint's data loader shuffles with.
 
     Raises:
         CheckpointError: On the first thing that does not fit, with what to do.
@@ -141,6 +142,10 @@ def check_checkpoint(path: str | Path, model: Any, optimizer: Any = None) -> dic
             saved = [lr for group in schedule["base_lrs"] for lr in group]
             if len(now) == len(saved) and now != saved:
                 overrides.insert(0, f"the LR: {saved} in the checkpoint, {now} from `optimizer.lr`")
+    loaders = checkpoint["loops"].get("fit_loop", {}).get("state_dict", {}).get("combined_loader") or [{}]
+    saved_seed = loaders[0].get("seed") if isinstance(loaders[0], dict) else None
+    if seed is not None and saved_seed is not None and saved_seed != seed:
+        overrides.append(f"`seed`: {saved_seed} in the checkpoint, {seed} in the config (data order and random states)")
     if overrides:
         warnings.warn(
             f"Resuming from {path}: the checkpoint's values win over this run's config for {'; '.join(overrides)}. "

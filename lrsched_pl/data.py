@@ -76,8 +76,9 @@ class ResumableLoader(DataLoader):
         resume, self._resume = self._resume, None
         skip = resume[1] if resume is not None and resume[0] == self._epoch() else 0
         epoch = self._epoch() or 0
-        if self.generator is not None:
-            self.generator.manual_seed(getattr(self.sampler, "seed", 0) + epoch)
+        if self.generator is None:  # else each iterator's worker seed would come from torch's global state
+            self.generator = torch.Generator()
+        self.generator.manual_seed(getattr(self.sampler, "seed", 0) + epoch)
         fast_forward = skip
         if isinstance(self.sampler, EpochSampler):
             self.sampler.start, fast_forward = skip * (self.batch_size or 1), 0

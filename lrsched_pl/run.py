@@ -45,7 +45,7 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
     datamodule = instantiate(cfg.data, _convert_="all")
     model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), _convert_="all")
     if cfg.ckpt_path is not None:  # before the logger and Trainer write anything: a refusal leaves no run
-        check_checkpoint(cfg.ckpt_path, model, _optimizer(model))
+        check_checkpoint(cfg.ckpt_path, model, _optimizer(model), seed=cfg.get("seed"))
     callbacks = [instantiate(node) for node in cfg.callbacks.values() if node is not None]
     callbacks.append(RandomState())  # exact resumes: the random states travel in every checkpoint
     logger = instantiate(cfg.logger) if cfg.get("logger") else False

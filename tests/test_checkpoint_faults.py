@@ -190,9 +190,10 @@ def test_config_values_the_checkpoint_overrides_are_reported_in_one_warning(good
 
     model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), _convert_="all")
     with pytest.warns(UserWarning) as caught:
-        check_checkpoint(good, model, model.configure_optimizers())
+        check_checkpoint(good, model, model.configure_optimizers(), seed=7)
     (message,) = [str(w.message) for w in caught if "checkpoint's values win" in str(w.message)]
     assert "the LR: [0.1] in the checkpoint, [0.01] from `optimizer.lr`" in message
+    assert "`seed`: 42 in the checkpoint, 7 in the config" in message
     assert "`optimizer.momentum`: 0.9 in the checkpoint, 0.5 in the config" in message
 
 
