@@ -69,7 +69,8 @@ def check_file(path: str | Path | None) -> None:
         return
     p = Path(str(path))
     if not p.exists():
-        raise CheckpointError(path, "no such file; give a checkpoint file, e.g. `outputs/runs/<run>/checkpoints/last.ckpt`")
+        example = "`outputs/runs/<run>/checkpoints/last.ckpt`"
+        raise CheckpointError(path, f"no such file; give a checkpoint file, e.g. {example}")
     if not p.is_file():
         raise CheckpointError(path, "is a folder, not a checkpoint file; give a file in it, e.g. `<folder>/last.ckpt`")
     try:
@@ -121,7 +122,7 @@ def check_checkpoint(path: str | Path, model: Any, optimizer: Any = None, seed: 
         raise CheckpointError(path, f"cannot be loaded ({type(err).__name__}: {first[:200]}); {_RETRY}") from None
     lightning_keys = ("pytorch-lightning_version", "state_dict", "loops")
     if not isinstance(checkpoint, dict) or not all(key in checkpoint for key in lightning_keys):
-        kind = type(checkpoint).__name__ if not isinstance(checkpoint, dict) else f"dict with keys {sorted(checkpoint)[:5]}"
+        kind = f"dict with keys {sorted(checkpoint)[:5]}" if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise CheckpointError(
             path, f"is not a Lightning checkpoint (a torch file holding a {kind}, without "
             f"{', '.join(f'`{k}`' for k in lightning_keys)}); give a checkpoint written by `trainer.fit`, or load "
@@ -236,7 +237,7 @@ def _check_optimizer(path: Any, checkpoint: dict[str, Any], optimizer: Any, cycl
         )  # fmt: skip
     name = type(optimizer).__name__
     if len(states) != 1:
-        raise CheckpointError(path, f"holds {len(states)} optimizer states, this run has 1 optimizer ({name}); {_RETRY}")
+        raise CheckpointError(path, f"holds {len(states)} optimizer states, this run has 1 ({name}); {_RETRY}")
     saved_groups = states[0].get("param_groups", []) if isinstance(states[0], dict) else []
     groups = optimizer.param_groups
     fix = f"resume with the `optimizer` config the checkpoint was written with, or start a new run without `ckpt_path`"

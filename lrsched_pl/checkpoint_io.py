@@ -8,7 +8,6 @@ truncated ``last.ckpt``, and temp files leak into ``/tmp``); and it drops a ``Pe
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import signal

@@ -52,7 +52,7 @@ class RandomState(Callback):
                 loader.rewind(1)
 
     @override
-    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict) -> None:
         if not self._in_flight:
             return
         # as if written before the batch in flight was fetched, which is how it resumes; otherwise Lightning counts

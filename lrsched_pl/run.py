@@ -73,11 +73,13 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
         )
         raise stop
     except Exception as err:
-        log.error(f"Run failed after step {trainer.global_step}: {type(err).__name__}: {err}; {_checkpoint_note(trainer)}")
+        note = _checkpoint_note(trainer)
+        log.error(f"Run failed after step {trainer.global_step}: {type(err).__name__}: {err}; {note}")
         raise
     value = trainer.callback_metrics.get(cfg.objective)
     level = logging.DEBUG if sweep else logging.INFO  # a sweep prints one line per job (SweepSummary)
-    log.log(level, f"Run finished after step {trainer.global_step}: {cfg.objective} = {value}; {_checkpoint_note(trainer)}")
+    note = _checkpoint_note(trainer)
+    log.log(level, f"Run finished after step {trainer.global_step}: {cfg.objective} = {value}; {note}")
     return None if value is None else float(value)
 
 

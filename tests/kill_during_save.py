@@ -25,7 +25,10 @@ def hook(event: str, args: tuple) -> None:
     if event != "open" or not args or not isinstance(args[0], (str, bytes, os.PathLike)):
         return
     path, mode, flags = os.fsdecode(args[0]), args[1], args[2]
-    writing = ("w" in mode or "a" in mode or "+" in mode) if isinstance(mode, str) else bool(flags & (os.O_WRONLY | os.O_RDWR))
+    if isinstance(mode, str):
+        writing = any(c in mode for c in "wa+x")
+    else:
+        writing = bool(flags & (os.O_WRONLY | os.O_RDWR))
     if not writing or "last.ckpt" not in os.path.basename(path):
         return
     opened.append(path)

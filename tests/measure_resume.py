@@ -57,7 +57,8 @@ def main(out: Path) -> None:
             steps = [s for s in full[tag] if s >= start]
             differ = sum(full[tag][s] != resumed[tag].get(s) for s in steps)
             extra = sorted(set(resumed[tag]) - set(full[tag]))
-            print(f"  {tag}: {differ} of {len(steps)} differ, {len(extra)} extra; last {resumed[tag][max(resumed[tag])]}")
+            last = resumed[tag][max(resumed[tag])]
+            print(f"  {tag}: {differ} of {len(steps)} differ, {len(extra)} extra; last {last}")
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ BROKEN = {
     "plain_torch_dict": (lambda good, path: torch.save({"weight": torch.ones(3)}, path), [],
                          "is not a Lightning checkpoint"),
     "weights_only": (tampered(lambda c: c.pop("optimizer_states")), [], "holds no optimizer state"),
-    "other_model": (None, ["model.hidden=[64]"], "does not fit the model: `net.0.weight` is [128, 64] in the checkpoint"),
+    "other_model": (None, ["model.hidden=[64]"], "does not fit the model: `net.0.weight` is [128, 64] in the"),
     "sgd_into_adam": (None, ["optimizer=adam"], "was written with another optimizer"),
     "nan_base_lr": (tampered(set_base_lr(math.nan)), [], "base LR of optimizer 0, param group 0 = nan"),
     "negative_base_lr": (tampered(set_base_lr(-0.1)), [], "base LR of optimizer 0, param group 0 = -0.1"),

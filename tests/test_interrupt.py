@@ -17,7 +17,8 @@ from conftest import ROOT
 from lrsched_pl.checkpoint import check_file
 
 LONG = ["trainer.max_epochs=1000", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false",
-        "callbacks.model_checkpoint.every_n_train_steps=3", "callbacks.model_checkpoint.save_on_exception=true"]  # fmt: skip
+        "callbacks.model_checkpoint.every_n_train_steps=3",
+        "callbacks.model_checkpoint.save_on_exception=true"]  # fmt: skip
 
 
 def start(run_dir: Path, *args: str) -> subprocess.Popen:
