@@ -117,7 +117,7 @@ CASES = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize("case", [c if c != "epoch_end" else pytest.param(c, marks=pytest.mark.slow) for c in CASES])
 def test_a_crashed_run_resumes_exactly_as_the_uninterrupted_one(compose, tmp_path: Path, uninterrupted, case) -> None:
     full_dir, full_steps, full_validations = uninterrupted
     overrides, name, start = CASES[case]
