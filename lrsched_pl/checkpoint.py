@@ -90,6 +90,8 @@ def check_file(path: str | Path | None) -> None:
             actual = digest(archive)
             if stored and archive.read(stored[0]).decode(errors="replace") != actual:
                 raise CheckpointError(path, f"is damaged: its contents do not match the SHA-256 stored in it; {_RETRY}")
+    except CheckpointError:
+        raise
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as err:
         raise CheckpointError(path, f"is damaged ({err}); {_RETRY}") from None
     except OSError as err:

@@ -163,6 +163,7 @@ def test_a_broken_checkpoint_is_refused_with_one_line_and_no_run_dir(good: Path,
     proc = run_train(f"ckpt_path='{path}'", *overrides, *SMALL, f"hydra.run.dir={run_dir}")
     lines = [line for line in proc.stderr.splitlines() if "`ckpt_path=" in line]
     assert proc.returncode == 1 and len(lines) == 1 and says in lines[0], proc.stderr[-3000:]
+    assert lines[0].count("ckpt_path") == 1 + lines[0].count("without `ckpt_path`")  # said once, not nested
     assert "Traceback" not in proc.stderr and "Epoch" not in proc.stdout + proc.stderr
     assert not run_dir.exists()
 
@@ -175,6 +176,7 @@ def test_a_broken_checkpoint_is_refused_before_the_run_writes_anything(good: Pat
         train(compose_run(f"ckpt_path='{path}'", *overrides, *SMALL, output_dir=out))
     message = str(info.value)
     assert message.startswith(f"`ckpt_path={path}`: ") and says in message and "\n" not in message, message
+    assert message.count("`ckpt_path=") == 1
     assert not out.exists() or list(out.iterdir()) == []  # no events, hparams or checkpoints
 
 
