@@ -14,6 +14,7 @@ import contextlib
 import functools
 import logging
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -84,6 +85,8 @@ def exit_on_signals(main: Callable[..., Any]) -> Callable[..., Any]:
         from lrsched_pl.config import discard_unstarted_run
 
         _State.received, _State.fitting = None, False
+        if threading.current_thread() is not threading.main_thread():  # a launcher's thread: signals are not ours
+            return main(cfg)
         previous = {signum: signal.signal(signum, _handler) for signum in SIGNALS}
         try:
             return main(cfg)
