@@ -84,8 +84,8 @@ class ResumableLoader(DataLoader):
             self.sampler.start, fast_forward = skip * (self.batch_size or 1), 0
         self._batches = skip
         iterator = super().__iter__()
-        for _ in range(fast_forward):
-            next(iterator)
+        for _ in zip(range(fast_forward), iterator):  # batches already trained on (stops early if fewer)
+            pass
         for batch in iterator:
             self._batches += 1
             yield batch
