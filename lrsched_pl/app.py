@@ -28,6 +28,7 @@ def _train(cfg: Any) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
+    from lrsched_pl.checkpoint import check_file
     from lrsched_pl.config import discard_unstarted_run, validate
     from lrsched_pl.launch import check_launch
 
@@ -35,6 +36,7 @@ def _train(cfg: Any) -> float | None:
     try:
         validate(cfg)  # before Lightning is imported: config errors answer in well under a second
         check_launch(cfg, multirun=multirun, launcher=HydraConfig.get().get("launcher"))
+        check_file(cfg.ckpt_path)  # empty, truncated or damaged: refused before Lightning is imported
         if multirun:  # a sweep run again in its own dir: keep its finished jobs, resume its interrupted ones
             from lrsched_pl.sweep import continue_job
 
@@ -69,7 +71,10 @@ def main() -> None:
 
     register_resolvers()  # the run and sweep directory names of conf/train.yaml
 
-    run = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(_train)
+    from lrsched_pl.interrupt import exit_on_signals
+
+    # SIGTERM / SIGINT: exit status 143 / 130 after the last checkpoint; no run dir before the first step
+    run = hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="train")(exit_on_signals(_train))
     try:
         run()
     except Exception as error:  # noqa: BLE001 - sorted below: config errors in one line, the rest re-raised

@@ -19,6 +19,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from typing_extensions import override
 
+from lrsched_pl.checkpoint import check_schedule_state
 from lrsched_pl.errors import ConfigValueError, check_choice
 from lrsched_pl.plateau import ReducePlateau
 from lrsched_pl.schedules import Constant, Schedule
@@ -194,7 +195,11 @@ class ScheduleCallback(Callback):
         - A plateau in the checkpoint, none now: its reductions are dropped (warning). A plateau now, none in the
           checkpoint: it starts afresh (warning).
         - ``validation_pending``: Lightning will not run that validation, so the plateau misses it (warning).
+
+        Raises:
+            CheckpointError: On a state that cannot be resumed (:func:`lrsched_pl.checkpoint.check_schedule_state`).
         """
+        check_schedule_state(state_dict)  # NaN or negative LRs, a scale outside (0, 1]...: refused, never trained on
         self.base_lrs = state_dict.get("base_lrs")
         self._restored = state_dict
         old = (state_dict.get("schedule"), state_dict.get("interval"))

@@ -8,17 +8,23 @@ import warnings
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from lrsched_pl import lr_find
+from lrsched_pl import interrupt, lr_find
+from lrsched_pl.checkpoint import check_checkpoint
+from lrsched_pl.checkpoint_io import AtomicCheckpointIO
 from lrsched_pl.companions import companion_callbacks
 from lrsched_pl.config import describe
 from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.hparams import log_hparams, log_layout
 from lrsched_pl.objective import ObjectiveCheck
 from lrsched_pl.param_groups import model_kwargs
+from lrsched_pl.rng import RandomState
 from lrsched_pl.rundir import logger_resume_kwargs
+
+log = logging.getLogger(__name__)
 
 # Lightning 2.6 with torch >= 2.10 warns about torch's pytree API on every fit; nothing a user can act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -57,24 +63,63 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
     # plain containers, not ListConfig: hyperparameters saved in checkpoints must load with weights_only=True
     datamodule = instantiate(cfg.data, _convert_="all")
     model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), **model_kwargs(cfg), _convert_="all")
+    if cfg.ckpt_path is not None:  # before the logger and Trainer write anything: a refusal leaves no run
+        check_checkpoint(cfg.ckpt_path, model, _optimizer(model), seed=cfg.get("seed"))
     callbacks = [instantiate(node) for node in cfg.callbacks.values() if node is not None]
     callbacks += companion_callbacks(cfg, callbacks)  # e.g. train/eval modes of a schedule-free optimizer
+    callbacks.append(RandomState())  # exact resumes: the random states travel in every checkpoint
     if sweep:  # a sweep ranks its jobs by the objective: a name the model never logs fails the first validation
         callbacks.append(ObjectiveCheck(cfg.objective))
     resume = logger_resume_kwargs(cfg.logger, cfg.ckpt_path) if cfg.get("logger") else {}
     logger = instantiate(cfg.logger, **resume) if cfg.get("logger") else False
-    trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, **quiet)
+    plugins = {} if cfg.trainer.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
+    trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, **plugins, **quiet)
     if logger:
         log_hparams(logger, describe(cfg), metrics=["val/loss", "val/acc"])
         log_layout(logger)
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        with interrupt.fitting():
+            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
     except ConfigValueError:  # refused when training starts (a length the run cannot hold): before any step
         if trainer.global_step == 0 and cfg.ckpt_path is None:
             _remove_new_entries(output_dir, existing)
         raise
+    except (KeyboardInterrupt, SystemExit) as stop:  # SIGTERM/SIGINT (lrsched_pl.interrupt sets the exit code)
+        signum = interrupt.received()
+        if signum is None:
+            raise
+        if trainer.global_step == 0 and cfg.ckpt_path is None:
+            _remove_new_entries(output_dir, existing)
+        log.warning(
+            f"Run stopped by {interrupt.SIGNALS.get(signum, signum)} after step {trainer.global_step}; "
+            f"{_checkpoint_note(trainer)} (exit code {interrupt.exit_code(signum)})"
+        )
+        raise stop
+    except Exception as err:
+        note = _checkpoint_note(trainer)
+        log.error(f"Run failed after step {trainer.global_step}: {type(err).__name__}: {err}; {note}")
+        raise
     value = trainer.callback_metrics.get(cfg.objective)
+    level = logging.DEBUG if sweep else logging.INFO  # a sweep prints one line per job (SweepSummary)
+    note = _checkpoint_note(trainer)
+    log.log(level, f"Run finished after step {trainer.global_step}: {cfg.objective} = {value}; {note}")
     return None if value is None else float(value)
+
+
+def _checkpoint_note(trainer: pl.Trainer) -> str:
+    """Where the last checkpoint is, for the line that says how the run ended."""
+    paths = [c.last_model_path or c.best_model_path for c in trainer.checkpoint_callbacks]
+    paths = [p for p in paths if p]
+    return f"last checkpoint: {paths[0]}" if paths else "no checkpoint written"
+
+
+def _optimizer(model: pl.LightningModule) -> torch.optim.Optimizer | None:
+    """The model's single optimizer as ``configure_optimizers`` builds it before a Trainer exists, else ``None``."""
+    try:
+        optimizer = model.configure_optimizers()
+    except Exception:  # a model that needs its Trainer to build the optimizer: its optimizer state is not checked
+        return None
+    return optimizer if isinstance(optimizer, torch.optim.Optimizer) else None
 
 
 def _quiet(cfg: DictConfig, sweep: bool) -> dict[str, bool]:
