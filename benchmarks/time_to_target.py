@@ -362,8 +362,19 @@ def _corpus_line() -> str:
             f"{info['bytes']:,} bytes, SHA-256 `{info['sha256'][:16]}…`.")
 
 
+def _spent(work: Path, workloads: list[str]) -> str:
+    """How many jobs ran, their seconds summed, and the wall time from the first sweep's start to the last result."""
+    results = [p for w in workloads for p in (work / w).glob("**/results/*.yaml")]
+    starts = [p.stat().st_mtime for w in workloads for p in (work / w).glob("**/multirun.yaml")]
+    job_seconds = sum(float(r.get("seconds") or 0) for w in workloads for r in completed_jobs(work / w))
+    span = max(p.stat().st_mtime for p in results) - min(starts) if results and starts else math.nan
+    return (f"{len(results)} jobs, {job_seconds / 60:.0f} job-minutes, {span / 60:.0f} minutes of wall time from the "
+            "first sweep's start to the last job's end")
+
+
 def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[str, float],
-          results: dict[str, dict[str, list[StudyScore]]], out: Path, seconds: float) -> Path:  # fmt: skip
+          results: dict[str, dict[str, list[StudyScore]]], out: Path, seconds: float,
+          work: Path) -> Path:  # fmt: skip
     """The Markdown results file, the profile figure and ``scores.json`` into ``out``."""
     from lrsched_pl.profiles import plot_profiles, profiles
 
@@ -379,7 +390,8 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
                    f"workload, runs at {budget.scale:g}× the full length; {len(arms)} arms, {len(workloads)} "
                    f"workloads; tuning seeds {', '.join(str(tuning_seed(k)) for k in range(budget.studies))}, "
                    f"held-out seeds {', '.join(str(heldout_seed(k)) for k in range(budget.studies))}; "
-                   f"{seconds / 60:.1f} minutes for this invocation (finished trials of earlier ones reused); "
+                   f"{_spent(work, workloads)}; {seconds / 60:.1f} minutes for this invocation (finished trials of "
+                   "earlier ones reused); "
                    f"`{' '.join(EXTRA) or 'trainer.accelerator=cpu'}`.")
     wl_table = table(["workload", "what", "metric (target)", "target", "peak LR range"],
                      [[w, WORKLOADS[w].description, f"{WORKLOADS[w].metric} ({WORKLOADS[w].mode})",
@@ -438,7 +450,7 @@ def main(argv: list[str] | None = None) -> Path:
         targets[name] = fix_target(name, budget, dirs, work)
         results[name] = score(name, budget, arms, work, targets[name], dirs)
         print(f"{name}: target {targets[name]:.4f}, done after {time.perf_counter() - started:.0f} s", flush=True)
-    path = write(budget, workloads, arms, targets, results, args.out, time.perf_counter() - started)
+    path = write(budget, workloads, arms, targets, results, args.out, time.perf_counter() - started, work)
     print(path.read_text())
     return path
 
