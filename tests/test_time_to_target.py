@@ -56,7 +56,7 @@ def test_trials_are_quasi_random_per_study_and_the_same_across_arms() -> None:
     assert sorted(int(4 * u) for u, _ in first) == [0, 1, 2, 3]
     workload = ttt.WORKLOADS["lm"]
     lrs = [ttt.trial_config(workload, ttt.ARMS["constant"], u, 101, 480)["optimizer"]["lr"] for u in first]
-    assert all(3e-4 <= lr <= 3e-2 for lr in lrs)
+    assert all(1e-3 <= lr <= 1e-1 for lr in lrs)
     exponential = ttt.trial_config(workload, ttt.ARMS["exponential"], (0.5, 0.5), 101, 480)["schedule"]["gamma"]
     assert exponential**480 == pytest.approx(math.sqrt(1e-3 * 0.3))  # the final factor: log-uniform's midpoint
 
