@@ -279,7 +279,10 @@ def tune(name: str, budget: Budget, arms: list[str], work: Path) -> dict[str, st
 
 
 def fix_target(name: str, budget: Budget, dirs: dict[str, str], work: Path) -> float:
-    """The constant arm's median over studies of its best trial's best metric; kept in ``targets.json`` once set."""
+    """The constant arm's median over studies of its best trial's best metric; kept in ``targets.json`` once set.
+
+    A target computed from fewer studies than the budget's (``--studies``) is used but not kept.
+    """
     path = work / "targets.json"
     targets = json.loads(path.read_text()) if path.is_file() else {}
     if name not in targets:
@@ -292,6 +295,8 @@ def fix_target(name: str, budget: Budget, dirs: dict[str, str], work: Path) -> f
                 bests.append(max(values) if mode == "max" else min(values))
         if not bests:
             raise RuntimeError(f"{name}: no finished constant trial to set the target from")
+        if name in REDUCED:  # from fewer studies than the budget's: used for this run, not fixed for the next
+            return statistics.median(bests)
         targets[name] = statistics.median(bests)
         path.write_text(json.dumps(targets, indent=1))
     return float(targets[name])
