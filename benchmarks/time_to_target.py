@@ -295,7 +295,7 @@ def fix_target(name: str, budget: Budget, dirs: dict[str, str], work: Path) -> f
                 bests.append(max(values) if mode == "max" else min(values))
         if not bests:
             raise RuntimeError(f"{name}: no finished constant trial to set the target from")
-        if name in REDUCED:  # from fewer studies than the budget's: used for this run, not fixed for the next
+        if studies(budget, name) < budget.studies:  # from fewer studies than the budget's: used for this run, not fixed for the next
             return statistics.median(bests)
         targets[name] = statistics.median(bests)
         path.write_text(json.dumps(targets, indent=1))
