@@ -194,7 +194,7 @@ def sweep(overrides: list[str], sweep_dir: Path, extra: list[str] | None = None)
 
 
 def completed_jobs(base: Path, status: tuple[str, ...] = ("completed",)) -> list[dict[str, Any]]:
-    """The results (``results/*.yaml``) of every job under ``base`` (its sweep and its resumed parts) with ``status``."""
+    """The results (``results/*.yaml``) of the jobs under ``base`` (its sweep and resumed parts) with ``status``."""
     from lrsched_pl.sweep import read_results
 
     dirs = sorted({p.parent.parent for p in base.glob("**/results/*.yaml")}) if base.is_dir() else []
@@ -295,7 +295,7 @@ def fix_target(name: str, budget: Budget, dirs: dict[str, str], work: Path) -> f
                 bests.append(max(values) if mode == "max" else min(values))
         if not bests:
             raise RuntimeError(f"{name}: no finished constant trial to set the target from")
-        if studies(budget, name) < budget.studies:  # from fewer studies than the budget's: used for this run, not fixed for the next
+        if studies(budget, name) < budget.studies:  # a reduced run: used now, not fixed for the next
             return statistics.median(bests)
         targets[name] = statistics.median(bests)
         path.write_text(json.dumps(targets, indent=1))
@@ -435,7 +435,8 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
         f"Per-study picks and scores: `{(fig_dir / 'scores.json').relative_to(out)}`.",
     ] if part)  # fmt: skip
     path = out / f"{stem}.md"
-    title = f"Time to target: schedules under AlgoPerf's protocol (issue #14{', ' + budget.name if budget.name != 'full' else ''})"
+    suffix = "" if budget.name == "full" else f", {budget.name}"
+    title = f"Time to target: schedules under AlgoPerf's protocol (issue #14{suffix})"
     rerun = f"Re-run: `python -m benchmarks.time_to_target{' --' + budget.name if budget.name != 'full' else ''}`."
     path.write_text(f"# {title}\n\n{rerun}\n\n{machine()}\n\n{body.strip()}\n")
     return path

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -91,10 +92,10 @@ def test_tiny_run_scores_the_arms_draws_the_profiles_and_resumes(tmp_path: Path)
     assert path.name == "time_to_target_tiny.md" and "**Budget used: `tiny`**: 1 trials × 1 studies" in text
     assert (tmp_path / "out" / "time_to_target_tiny" / "profiles.png").read_bytes()[:4] == b"\x89PNG"
     work = tmp_path / "work" / "tiny"
-    target = float(__import__("json").loads((work / "targets.json").read_text())["digits"])
-    best = max(v for _, _, v in ttt.read_curve(ttt.run_trials(ttt.WORKLOADS["digits"], 0.1, ["constant_s0_t0"],
-                                                                  work / "digits" / "tune", work / "digits" / "configs")["constant_s0_t0"],
-                                              "val/acc"))  # fmt: skip
+    target = json.loads((work / "targets.json").read_text())["digits"]
+    job = ttt.completed_jobs(work / "digits" / "tune")[0]
+    assert "+trial=constant_s0_t0" in job["overrides"]
+    best = max(v for _, _, v in ttt.read_curve(job["dir"], "val/acc"))
     assert target == best  # one study: the target is the constant trial's best validation accuracy
     assert f"| {target:.4f} |" in text
     parts = sorted(p.name for p in (work / "digits" / "tune").iterdir())
