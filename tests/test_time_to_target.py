@@ -101,3 +101,16 @@ def test_tiny_run_scores_the_arms_draws_the_profiles_and_resumes(tmp_path: Path)
     parts = sorted(p.name for p in (work / "digits" / "tune").iterdir())
     ttt.main(argv)  # resumed: every trial finished, nothing launched again
     assert sorted(p.name for p in (work / "digits" / "tune").iterdir()) == parts == ["part0"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--studies", "lm=0"], "--studies takes WORKLOAD=K with K >= 1 and a known workload, got 'lm=0'"),
+     (["--arms", "cosine"], "the arms must include `constant`: it sets the targets"),
+     (["--workloads", "imagenet"], "unknown workload ['imagenet']")],
+)  # fmt: skip
+def test_bad_command_lines_are_refused_before_any_sweep(tmp_path: Path, capsys, argv: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        ttt.main([*argv, "--work", str(tmp_path / "work")])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "work").exists()
