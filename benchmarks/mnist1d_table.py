@@ -66,7 +66,8 @@ def main() -> None:
         " between the models are the paper's; the absolute figures are within about two points. The paper's loop"
         " takes its batches in a fixed order and reports its own runs' test accuracy; we shuffle, and average 3"
         " seeds. `s per run`: one job's seconds, two jobs at a time on the shared 2-core machine.",
-        f"Sweep dirs under `{WORK.relative_to(WORK_ROOT.parents[1])}`; this invocation {time.perf_counter() - started:.0f}"
+        f"Sweep dirs under `{WORK.relative_to(WORK_ROOT.parents[1])}`; this invocation "
+        f"{time.perf_counter() - started:.0f}"
         " s (finished sweeps are reused).",
     ])  # fmt: skip
     path = write_results("mnist1d_table", "MNIST-1D: the paper's constant-LR table reproduced (issue #14)", body)

@@ -85,8 +85,9 @@ WORKLOADS: dict[str, Workload] = {
         "reference manual, AdamW, batch 32 x 64 tokens, 320 steps, validated every 40 steps",
         lambda s: ["data=pydoc_topics", "model=transformer_lm", "optimizer=adamw",
                    f"trainer.max_steps={_lm_steps(s) + 1}",  # +1: Lightning skips the check at the last step
-                   f"trainer.val_check_interval={_lm_steps(s) // 8}"],
-        _lm_steps, "val/loss", "min", (3e-4, 3e-2),
+                   # every k optimizer steps across epochs (an epoch is 205 steps): the last check is at the end
+                   f"trainer.val_check_interval={_lm_steps(s) // 8}", "trainer.check_val_every_n_epoch=null"],
+        _lm_steps, "val/loss", "min", (1e-3, 1e-1),  # a first range, 3e-4 - 3e-2, had its best at its top point
     ),  # fmt: skip
 }
 
@@ -138,6 +139,14 @@ BUDGETS = {"full": Budget(3, 3, 1.0, "full"), "quick": Budget(2, 1, 0.25, "quick
            "tiny": Budget(1, 1, 0.1, "tiny")}  # fmt: skip
 
 
+REDUCED: dict[str, int] = {}  # workload -> studies, when fewer than the budget's were run (--studies lm=1)
+
+
+def studies(budget: Budget, workload: str) -> int:
+    """The studies run for ``workload``: the budget's, or fewer where ``--studies`` reduced them."""
+    return min(budget.studies, REDUCED.get(workload, budget.studies))
+
+
 def tuning_seed(study: int) -> int:
     return 101 + study
 
@@ -185,7 +194,7 @@ def sweep(overrides: list[str], sweep_dir: Path, extra: list[str] | None = None)
 
 
 def completed_jobs(base: Path, status: tuple[str, ...] = ("completed",)) -> list[dict[str, Any]]:
-    """The results (``results/*.yaml``) of every job under ``base`` (its sweep and its resumed parts) with ``status``."""
+    """The results (``results/*.yaml``) of the jobs under ``base`` (its sweep and resumed parts) with ``status``."""
     from lrsched_pl.sweep import read_results
 
     dirs = sorted({p.parent.parent for p in base.glob("**/results/*.yaml")}) if base.is_dir() else []
@@ -261,7 +270,7 @@ def tune(name: str, budget: Budget, arms: list[str], work: Path) -> dict[str, st
     workload, config_dir = WORKLOADS[name], work / name / "configs"
     steps = workload.steps(budget.scale)
     names = []
-    for study in range(budget.studies):
+    for study in range(studies(budget, name)):
         for arm in arms:
             for trial, u in zip(_names(arm, study, budget.trials), points(study, budget.trials)):
                 write_trial(config_dir, trial, trial_config(workload, ARMS[arm], u, tuning_seed(study), steps))
@@ -270,19 +279,24 @@ def tune(name: str, budget: Budget, arms: list[str], work: Path) -> dict[str, st
 
 
 def fix_target(name: str, budget: Budget, dirs: dict[str, str], work: Path) -> float:
-    """The constant arm's median over studies of its best trial's best metric; kept in ``targets.json`` once set."""
+    """The constant arm's median over studies of its best trial's best metric; kept in ``targets.json`` once set.
+
+    A target computed from fewer studies than the budget's (``--studies``) is used but not kept.
+    """
     path = work / "targets.json"
     targets = json.loads(path.read_text()) if path.is_file() else {}
     if name not in targets:
         mode, metric = WORKLOADS[name].mode, WORKLOADS[name].metric
         bests = []
-        for study in range(budget.studies):
+        for study in range(studies(budget, name)):
             values = [best_value(read_curve(dirs[t], metric), mode) for t in _names("constant", study, budget.trials)
                       if t in dirs]  # fmt: skip
             if values:
                 bests.append(max(values) if mode == "max" else min(values))
         if not bests:
             raise RuntimeError(f"{name}: no finished constant trial to set the target from")
+        if studies(budget, name) < budget.studies:  # a reduced run: used now, not fixed for the next
+            return statistics.median(bests)
         targets[name] = statistics.median(bests)
         path.write_text(json.dumps(targets, indent=1))
     return float(targets[name])
@@ -295,7 +309,7 @@ def score(name: str, budget: Budget, arms: list[str], work: Path, target: float,
     metric, mode = workload.metric, workload.mode
     picked: dict[tuple[str, int], tuple[str, float] | None] = {}
     for arm in arms:
-        for study in range(budget.studies):
+        for study in range(studies(budget, name)):
             reach = [(time_to(read_curve(dirs[t], metric), target, mode), t)
                      for t in _names(arm, study, budget.trials) if t in dirs]  # fmt: skip
             reach = [(steps_seconds, t) for steps_seconds, t in reach if math.isfinite(steps_seconds[0])]
@@ -362,8 +376,19 @@ def _corpus_line() -> str:
             f"{info['bytes']:,} bytes, SHA-256 `{info['sha256'][:16]}…`.")
 
 
+def _spent(work: Path, workloads: list[str]) -> str:
+    """How many jobs ran, their seconds summed, and the wall time from the first sweep's start to the last result."""
+    results = [p for w in workloads for p in (work / w).glob("**/results/*.yaml")]
+    starts = [p.stat().st_mtime for w in workloads for p in (work / w).glob("**/multirun.yaml")]
+    job_seconds = sum(float(r.get("seconds") or 0) for w in workloads for r in completed_jobs(work / w))
+    span = max(p.stat().st_mtime for p in results) - min(starts) if results and starts else math.nan
+    return (f"{len(results)} jobs, {job_seconds / 60:.0f} job-minutes, {span / 60:.0f} minutes of wall time from the "
+            "first sweep's start to the last job's end")
+
+
 def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[str, float],
-          results: dict[str, dict[str, list[StudyScore]]], out: Path, seconds: float) -> Path:  # fmt: skip
+          results: dict[str, dict[str, list[StudyScore]]], out: Path, seconds: float,
+          work: Path) -> Path:  # fmt: skip
     """The Markdown results file, the profile figure and ``scores.json`` into ``out``."""
     from lrsched_pl.profiles import plot_profiles, profiles
 
@@ -379,8 +404,14 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
                    f"workload, runs at {budget.scale:g}× the full length; {len(arms)} arms, {len(workloads)} "
                    f"workloads; tuning seeds {', '.join(str(tuning_seed(k)) for k in range(budget.studies))}, "
                    f"held-out seeds {', '.join(str(heldout_seed(k)) for k in range(budget.studies))}; "
-                   f"{seconds / 60:.1f} minutes for this invocation (finished trials of earlier ones reused); "
+                   f"{_spent(work, workloads)}; {seconds / 60:.1f} minutes for this invocation (finished trials of "
+                   "earlier ones reused); "
                    f"`{' '.join(EXTRA) or 'trainer.accelerator=cpu'}`.")
+    reduced = [f"`{w}` ran {studies(budget, w)} of the {budget.studies} studies" for w in workloads
+               if studies(budget, w) < budget.studies]  # fmt: skip
+    if reduced:
+        budget_text += (f" **Reduced:** {'; '.join(reduced)} (`--studies`), for lack of time on the shared machine; "
+                        "its score is that of its studies, its target the constant arm's best in them.")
     wl_table = table(["workload", "what", "metric (target)", "target", "peak LR range"],
                      [[w, WORKLOADS[w].description, f"{WORKLOADS[w].metric} ({WORKLOADS[w].mode})",
                        f"{targets[w]:.4f}", f"{WORKLOADS[w].lr[0]:g} – {WORKLOADS[w].lr[1]:g}"] for w in workloads])
@@ -389,7 +420,7 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
                         f"`{ARMS[a].knob[0]}` {ARMS[a].knob[2]}" if ARMS[a].knob else "none (LR only)"] for a in arms])
     reached = lambda w, a: sum(math.isfinite(s.steps) for s in results[w][a])  # noqa: E731
     steps_table = table(["arm", *workloads, "ρ(1)", "ρ(1.5)", "ρ(2)", "ρ(4)"],
-                        [[a, *(f"{_cell(steps[a][w])} ({reached(w, a)}/{budget.studies})" for w in workloads),
+                        [[a, *(f"{_cell(steps[a][w])} ({reached(w, a)}/{studies(budget, w)})" for w in workloads),
                           *(f"{v:.2f}" for v in rho[a])] for a in arms])
     secs_table = table(["arm", *workloads],
                        [[a, *(_cell(median_score(results[w][a], "seconds"), 1) for w in workloads)] for a in arms])
@@ -404,7 +435,8 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
         f"Per-study picks and scores: `{(fig_dir / 'scores.json').relative_to(out)}`.",
     ] if part)  # fmt: skip
     path = out / f"{stem}.md"
-    title = f"Time to target: schedules under AlgoPerf's protocol (issue #14{', ' + budget.name if budget.name != 'full' else ''})"
+    suffix = "" if budget.name == "full" else f", {budget.name}"
+    title = f"Time to target: schedules under AlgoPerf's protocol (issue #14{suffix})"
     rerun = f"Re-run: `python -m benchmarks.time_to_target{' --' + budget.name if budget.name != 'full' else ''}`."
     path.write_text(f"# {title}\n\n{rerun}\n\n{machine()}\n\n{body.strip()}\n")
     return path
@@ -419,6 +451,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated, of: " + ", ".join(ARMS))
     parser.add_argument("--work", type=Path, default=None, help="where the sweeps go (default: outputs/benchmarks/)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the results file and figure go")
+    parser.add_argument("--studies", action="append", default=[], metavar="WORKLOAD=K",
+                        help="run only the first K studies of WORKLOAD (a reduced budget, stated in the results)")
     parser.add_argument("--accelerator", default="cpu", help="trainer.accelerator of every run (cpu, gpu)")
     args = parser.parse_args(argv)
     budget = BUDGETS["quick" if args.quick else "tiny" if args.tiny else "full"]
@@ -426,6 +460,11 @@ def main(argv: list[str] | None = None) -> Path:
     for kind, given, known in (("workload", workloads, WORKLOADS), ("arm", arms, ARMS)):
         if unknown := [x for x in given if x not in known]:
             parser.error(f"unknown {kind} {unknown}; known: {', '.join(known)}")
+    for item in args.studies:
+        workload, _, k = item.partition("=")
+        if workload not in WORKLOADS or not k.isdigit() or int(k) < 1:
+            parser.error(f"--studies takes WORKLOAD=K with K >= 1 and a known workload, got {item!r}")
+        REDUCED[workload] = int(k)
     if "constant" not in arms:
         parser.error("the arms must include `constant`: it sets the targets")
     work = (args.work or WORK_ROOT / "time_to_target") / (budget.name + ("" if args.accelerator == "cpu" else
@@ -438,7 +477,7 @@ def main(argv: list[str] | None = None) -> Path:
         targets[name] = fix_target(name, budget, dirs, work)
         results[name] = score(name, budget, arms, work, targets[name], dirs)
         print(f"{name}: target {targets[name]:.4f}, done after {time.perf_counter() - started:.0f} s", flush=True)
-    path = write(budget, workloads, arms, targets, results, args.out, time.perf_counter() - started)
+    path = write(budget, workloads, arms, targets, results, args.out, time.perf_counter() - started, work)
     print(path.read_text())
     return path
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_trials_are_quasi_random_per_study_and_the_same_across_arms() -> None:
     assert sorted(int(4 * u) for u, _ in first) == [0, 1, 2, 3]
     workload = ttt.WORKLOADS["lm"]
     lrs = [ttt.trial_config(workload, ttt.ARMS["constant"], u, 101, 480)["optimizer"]["lr"] for u in first]
-    assert all(3e-4 <= lr <= 3e-2 for lr in lrs)
+    assert all(1e-3 <= lr <= 1e-1 for lr in lrs)
     exponential = ttt.trial_config(workload, ttt.ARMS["exponential"], (0.5, 0.5), 101, 480)["schedule"]["gamma"]
     assert exponential**480 == pytest.approx(math.sqrt(1e-3 * 0.3))  # the final factor: log-uniform's midpoint
 
@@ -88,12 +89,25 @@ def test_tiny_run_scores_the_arms_draws_the_profiles_and_resumes(tmp_path: Path)
     assert path.name == "time_to_target_tiny.md" and "**Budget used: `tiny`**: 1 trials × 1 studies" in text
     assert (tmp_path / "out" / "time_to_target_tiny" / "profiles.png").read_bytes()[:4] == b"\x89PNG"
     work = tmp_path / "work" / "tiny"
-    target = float(__import__("json").loads((work / "targets.json").read_text())["digits"])
-    best = max(v for _, _, v in ttt.read_curve(ttt.run_trials(ttt.WORKLOADS["digits"], 0.1, ["constant_s0_t0"],
-                                                                  work / "digits" / "tune", work / "digits" / "configs")["constant_s0_t0"],
-                                              "val/acc"))  # fmt: skip
+    target = json.loads((work / "targets.json").read_text())["digits"]
+    job = ttt.completed_jobs(work / "digits" / "tune")[0]
+    assert "+trial=constant_s0_t0" in job["overrides"]
+    best = max(v for _, _, v in ttt.read_curve(job["dir"], "val/acc"))
     assert target == best  # one study: the target is the constant trial's best validation accuracy
     assert f"| {target:.4f} |" in text
     parts = sorted(p.name for p in (work / "digits" / "tune").iterdir())
     ttt.main(argv)  # resumed: every trial finished, nothing launched again
     assert sorted(p.name for p in (work / "digits" / "tune").iterdir()) == parts == ["part0"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--studies", "lm=0"], "--studies takes WORKLOAD=K with K >= 1 and a known workload, got 'lm=0'"),
+     (["--arms", "cosine"], "the arms must include `constant`: it sets the targets"),
+     (["--workloads", "imagenet"], "unknown workload ['imagenet']")],
+)  # fmt: skip
+def test_bad_command_lines_are_refused_before_any_sweep(tmp_path: Path, capsys, argv: list[str], message: str) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        ttt.main([*argv, "--work", str(tmp_path / "work")])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "work").exists()
