@@ -37,6 +37,8 @@ SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 SlurmdUser=root
 AuthType=auth/munge
+# A requeued job waits cred_expire seconds before it may start again (default 120): 10 keeps the tests short.
+AuthInfo=cred_expire=10
 CommunicationParameters=NoInAddrAny,NoCtldInAddrAny
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -52,10 +54,12 @@ SlurmdLogFile=$STATE/log/slurmd.log
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=127.0.0.1
 JobAcctGatherType=jobacct_gather/none
-# A requeued job may run again at once, and a job past its time limit is killed 5 s after SIGTERM.
+# Jobs may be requeued; a job past its time limit is killed 5 s after SIGTERM.
 JobRequeue=1
 KillWait=5
 MinJobAge=300
+# Test pending jobs every 3 s (default 60), so a requeued job starts soon after its cred_expire wait.
+SchedulerParameters=sched_interval=3
 ReturnToService=2
 $(slurmd -C | head -1) NodeAddr=127.0.0.1 State=UNKNOWN
 PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO

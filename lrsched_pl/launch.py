@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -101,3 +103,33 @@ def _check_slurm_tasks(trainer: DictConfig, launcher: DictConfig) -> None:
                 f"{want}, equal to {what}: SLURM starts the job's DDP ranks, one task per device "
                 f"(set hydra.launcher.{key}={want}, and hydra.launcher.gpus_per_node to the devices per node)",
             )
+
+
+def requeued_checkpoint(cfg: DictConfig) -> str | None:
+    """The checkpoint a requeued SLURM job continues from: its own ``last.ckpt``, when SLURM restarted the job.
+
+    A job that hits its time limit or is preempted gets the signal its launcher asked for
+    (``hydra.launcher.signal_delay_s`` seconds before the end); submitit then calls the Hydra launcher's
+    ``checkpoint`` method, which re-submits the same job unchanged, and requeues it (``hydra.launcher.max_num_timeout``
+    bounds the requeues after a time limit; preemptions always requeue). ``scontrol requeue`` and a node failure
+    restart a job the same way. The restarted job writes into the same run directory, and this is where it finds
+    the state to continue from: the latest ``callbacks.model_checkpoint`` checkpoint, written at a step boundary,
+    so the LR curve goes on exactly as in an uninterrupted run (``tests/test_slurm.py``). Lightning's own
+    auto-requeue is not used: it saves ``hpc_ckpt_*.ckpt`` from inside the signal handler, at whatever instruction
+    training was at, and a run resumed from a checkpoint taken between a batch's start and its optimizer step logs
+    every later LR one step late.
+
+    Args:
+        cfg: The job's config.
+
+    Returns:
+        ``<callbacks.model_checkpoint.dirpath>/last.ckpt`` when ``SLURM_RESTART_COUNT`` > 0, ``ckpt_path`` is unset,
+        the checkpoint callback keeps ``last.ckpt`` and the file exists; else ``None`` (a fresh start).
+    """
+    if int(os.environ.get("SLURM_RESTART_COUNT") or 0) == 0 or cfg.get("ckpt_path") is not None:
+        return None
+    checkpoint = cfg.get("callbacks", {}).get("model_checkpoint")
+    if not checkpoint or not checkpoint.get("save_last") or checkpoint.get("dirpath") is None:
+        return None
+    last = Path(checkpoint.dirpath, "last.ckpt")
+    return str(last) if last.is_file() else None

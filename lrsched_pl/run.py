@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from lrsched_pl.config import describe
 from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.hparams import log_hparams, log_layout
+from lrsched_pl.launch import requeued_checkpoint
 
 # Lightning 2.6 with torch >= 2.10 warns about torch's pytree API on every fit; nothing a user can act on.
 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\).*")
@@ -43,10 +44,11 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
     if logger:
         log_hparams(logger, describe(cfg), metrics=["val/loss", "val/acc"])
         log_layout(logger)
+    ckpt_path = cfg.ckpt_path or requeued_checkpoint(cfg)  # a requeued SLURM job continues where it stopped
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     except ConfigValueError:  # refused when training starts (a length the run cannot hold): before any step
-        if trainer.global_step == 0 and cfg.ckpt_path is None:
+        if trainer.global_step == 0 and ckpt_path is None:
             _remove_new_entries(output_dir, existing)
         raise
     value = trainer.callback_metrics.get(cfg.objective)
