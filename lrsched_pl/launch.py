@@ -39,8 +39,9 @@ def check_launch(cfg: DictConfig, multirun: bool, launcher: DictConfig | None = 
     Lightning's ``ddp`` launcher (also what ``strategy: auto``, ``fsdp`` and ``deepspeed`` use on several devices)
     starts every other rank as ``python train.py <the same arguments>``. Under ``-m`` each rank would then run the
     whole sweep again, each job's ranks disagreeing on the job (hydra#2070, Lightning PR #18175). ``ddp_spawn``
-    starts the ranks from inside each job and is safe. So is ``hydra/launcher=submitit_slurm`` with one SLURM task
-    per device: SLURM starts the ranks of each job and Lightning's ``SLURMEnvironment`` joins them.
+    starts the ranks from inside each job and is safe. Under ``hydra/launcher=submitit_slurm`` the SLURM tasks are
+    checked instead: ``ddp`` with one task per device (SLURM starts the ranks of each job and Lightning's
+    ``SLURMEnvironment`` joins them); ``ddp_spawn``/``ddp_fork`` on several devices is refused there.
 
     Args:
         cfg: The job's config.
@@ -50,23 +51,18 @@ def check_launch(cfg: DictConfig, multirun: bool, launcher: DictConfig | None = 
     Raises:
         ConfigValueError: Naming ``trainer.strategy`` and the fix, for a multirun on more than one device or node
             (or on all GPUs, ``devices: auto``) with any other strategy; naming ``hydra.launcher.tasks_per_node``
-            or ``hydra.launcher.nodes`` when a SLURM job's tasks do not match ``trainer.devices`` x
-            ``trainer.num_nodes``.
+            or ``hydra.launcher.nodes`` when a SLURM job's tasks would not be its ranks exactly once, and
+            ``trainer.strategy`` for a spawning strategy on several devices under SLURM.
     """
     if not multirun:
         return
-    if launcher is not None and str(launcher.get("_target_", "")).endswith("SlurmLauncher"):
-        _check_slurm_tasks(cfg.trainer, launcher)
-        return
     strategy = cfg.trainer.get("strategy", "auto")
-    if isinstance(strategy, DictConfig):
-        if str(strategy.get("start_method", "popen")) in _IN_JOB_START_METHODS:
-            return
-        shown: Any = strategy.get("_target_", "?")
-    else:
-        if any(word in str(strategy) for word in _IN_JOB_STRATEGIES):
-            return
-        shown = strategy
+    if launcher is not None and str(launcher.get("_target_", "")).endswith("SlurmLauncher"):
+        _check_slurm_tasks(cfg.trainer, launcher, in_job=_starts_ranks_in_job(strategy))
+        return
+    if _starts_ranks_in_job(strategy):
+        return
+    shown: Any = strategy.get("_target_", "?") if isinstance(strategy, DictConfig) else strategy
     processes = _processes(cfg.trainer)
     if processes is None:
         import torch  # only here: "auto" devices on a GPU machine means every GPU
@@ -84,9 +80,30 @@ def check_launch(cfg: DictConfig, multirun: bool, launcher: DictConfig | None = 
     )
 
 
-def _check_slurm_tasks(trainer: DictConfig, launcher: DictConfig) -> None:
-    """One SLURM task per device and one SLURM node per Lightning node: SLURM's tasks are the job's DDP ranks."""
+def _starts_ranks_in_job(strategy: Any) -> bool:
+    """Whether the strategy starts its ranks from inside the job (a spawn or a fork), not by re-running the script."""
+    if isinstance(strategy, DictConfig):
+        return str(strategy.get("start_method", "popen")) in _IN_JOB_START_METHODS
+    return any(word in str(strategy) for word in _IN_JOB_STRATEGIES)
+
+
+def _check_slurm_tasks(trainer: DictConfig, launcher: DictConfig, in_job: bool) -> None:
+    """The SLURM job's tasks must be the job's ranks, exactly once: one task per device, one node per Lightning node.
+
+    Inside a SLURM job Lightning takes every rank's number from SLURM (``SLURMEnvironment``, ``SLURM_PROCID``), so
+    ``srun`` must start them all: ``ddp`` with ``tasks_per_node`` = ``trainer.devices``. A ``ddp_spawn`` or
+    ``ddp_fork`` job on several devices would spawn ranks that all read ``SLURM_PROCID`` = 0 (measured on a local
+    cluster: "EADDRINUSE" as both bind rank 0's port); with more tasks each task would spawn its own set.
+    """
     devices = _processes(OmegaConf.merge(trainer, {"num_nodes": 1}))
+    if in_job and (devices is None or devices * int(trainer.get("num_nodes", 1)) > 1):
+        raise ConfigValueError(
+            "trainer.strategy",
+            trainer.get("strategy"),
+            "ddp under hydra/launcher=submitit_slurm on several devices: in a SLURM job Lightning takes each "
+            "rank from SLURM, so srun must start them (set trainer.strategy=ddp and hydra.launcher.tasks_per_node "
+            "to trainer.devices)",
+        )
     if devices is None:
         raise ConfigValueError(
             "trainer.devices",
@@ -115,7 +132,7 @@ def requeued_checkpoint(cfg: DictConfig) -> str | None:
     restart a job the same way. The restarted job writes into the same run directory, and this is where it finds
     the state to continue from: the latest ``callbacks.model_checkpoint`` checkpoint, written at a step boundary,
     so the LR curve goes on exactly as in an uninterrupted run (``tests/test_slurm.py``). Lightning's own
-    auto-requeue is not used: it saves ``hpc_ckpt_*.ckpt`` from inside the signal handler, at whatever instruction
+    auto-requeue (on ``SIGUSR1``, which submitit's ``--signal=USR2`` never sends) is not relied on: it saves ``hpc_ckpt_*.ckpt`` from inside the signal handler, at whatever instruction
     training was at, and a run resumed from a checkpoint taken between a batch's start and its optimizer step logs
     every later LR one step late.
 

@@ -197,3 +197,28 @@ def test_a_cancelled_job_is_reported_as_failed_and_the_other_jobs_finish(cluster
     done = yaml.safe_load((sweep / "results" / "0.yaml").read_text())
     assert done["status"] == "completed" and len(read_scalars(sweep / "0", "lr-SGD")) == 6
     assert (sweep / "report" / "report.md").is_file(), output[-3000:]
+
+
+def test_under_slurm_the_tasks_are_the_ranks_exactly_once() -> None:
+    from omegaconf import OmegaConf
+
+    from lrsched_pl.errors import ConfigValueError
+    from lrsched_pl.launch import check_launch
+
+    def check(strategy: str, devices: int, tasks: int, nodes: int = 1) -> None:
+        launcher = {"_target_": "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher",
+                    "tasks_per_node": tasks, "nodes": nodes}  # fmt: skip
+        trainer = {"strategy": strategy, "devices": devices, "num_nodes": nodes, "accelerator": "cpu"}
+        check_launch(OmegaConf.create({"trainer": trainer}), multirun=True, launcher=OmegaConf.create(launcher))
+
+    check("ddp", devices=2, tasks=2)  # srun starts both ranks
+    check("auto", devices=1, tasks=1)
+    check("ddp_spawn", devices=1, tasks=1)  # one process: nothing spawned
+    for strategy, tasks in (("ddp_spawn", 1), ("ddp_spawn", 2), ("ddp_fork", 1)):
+        # spawned ranks would all read SLURM_PROCID=0 (seen on the local cluster: both bind rank 0's port)
+        with pytest.raises(ConfigValueError, match=r"`trainer.strategy` must be ddp under hydra/launcher=submitit_sl"):
+            check(strategy, devices=2, tasks=tasks)
+    with pytest.raises(ConfigValueError, match=r"`hydra.launcher.tasks_per_node` must be 2, equal to trainer.devices"):
+        check("ddp", devices=2, tasks=1)  # one rank only: the job would wait for the other forever
+    with pytest.raises(ConfigValueError, match=r"`hydra.launcher.tasks_per_node` must be 1, equal to trainer.devices"):
+        check("auto", devices=1, tasks=2)  # two copies of one job writing into one run dir
