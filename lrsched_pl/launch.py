@@ -132,9 +132,9 @@ def requeued_checkpoint(cfg: DictConfig) -> str | None:
     restart a job the same way. The restarted job writes into the same run directory, and this is where it finds
     the state to continue from: the latest ``callbacks.model_checkpoint`` checkpoint, written at a step boundary,
     so the LR curve goes on exactly as in an uninterrupted run (``tests/test_slurm.py``). Lightning's own
-    auto-requeue (on ``SIGUSR1``, which submitit's ``--signal=USR2`` never sends) is not relied on: it saves ``hpc_ckpt_*.ckpt`` from inside the signal handler, at whatever instruction
-    training was at, and a run resumed from a checkpoint taken between a batch's start and its optimizer step logs
-    every later LR one step late.
+    auto-requeue (on ``SIGUSR1``, which submitit's ``--signal=USR2`` never sends) is not relied on: it saves
+    ``hpc_ckpt_*.ckpt`` from inside the signal handler, at whatever instruction training was at, and a run resumed
+    from a checkpoint taken between a batch's start and its optimizer step logged every later LR one step late.
 
     Args:
         cfg: The job's config.
