@@ -5,6 +5,7 @@ cluster started here), and a failed trial is recorded as failed. Real Hydra swee
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -39,47 +40,52 @@ def points(study_trials: list) -> set[tuple]:
     return {tuple(sorted(t.params.items())) for t in study_trials}
 
 
-@pytest.mark.slow
-def test_a_study_is_kept_next_to_its_sweep_and_a_rerun_continues_it_with_new_points(tmp_path: Path) -> None:
-    storage = f"sqlite:///{tmp_path / 'study.db'}"  # the search's default: <sweep dir>/../study.db
-    first = run(search("hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path / 'run1'}"))
-    assert first.returncode == 0, first.stderr[-3000:]
-    assert (tmp_path / "study.db").is_file() and len(trials(storage)) == 2
-    second = run(search("hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path / 'run2'}"))
-    assert second.returncode == 0, second.stderr[-3000:]
-    assert "Using an existing study with name 'step_optuna'" in second.stdout + second.stderr
-    assert "Study 'step_optuna' has 2 trials: sampler seed 0 + 2 = 2" in second.stdout + second.stderr
-    study = trials(storage)
-    assert [t.state for t in study] == [optuna.trial.TrialState.COMPLETE] * 4
-    assert len(points(study[:2]) | points(study[2:])) == 4  # the continuation asked for new points
-    # the stored values are what each run's jobs returned
-    returned = sorted(
-        yaml.safe_load(p.read_text())["value"] for run_dir in ("run1", "run2") for p in (tmp_path / run_dir).glob("results/*.yaml")
-    )  # fmt: skip
-    assert sorted(t.value for t in study) == pytest.approx(returned, rel=1e-6)
+def start(*args: str) -> subprocess.Popen:
+    return subprocess.Popen(search(*args), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(procs: list[subprocess.Popen]) -> list[str]:
+    """Each process's output, once all have ended (each must succeed)."""
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    for proc, (_, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err[-3000:]
+    return [out + err for out, err in outputs]
 
 
 def share(storage: str, tmp_path: Path) -> None:
     """Two sweeper processes, started together on one study with their own seeds, add 2 trials each."""
-    procs = [
-        subprocess.Popen(
-            search("hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={storage}", f"hydra.sweeper.sampler.seed={seed}",
-                   f"hydra.sweep.dir={tmp_path / f'worker{seed}'}"),
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
+    finish([
+        start("hydra.sweeper.n_trials=2", f"hydra.sweeper.storage={storage}", f"hydra.sweeper.sampler.seed={seed}",
+              f"hydra.sweep.dir={tmp_path / f'worker{seed}'}")
         for seed in (1, 2)
-    ]  # fmt: skip
-    outputs = [proc.communicate(timeout=300) for proc in procs]
-    for proc, (_, err) in zip(procs, outputs):
-        assert proc.returncode == 0, err[-3000:]
+    ])  # fmt: skip
     study = trials(storage)
     assert [t.state for t in study] == [optuna.trial.TrialState.COMPLETE] * 4
     assert len(points(study)) == 4 and sorted(t.number for t in study) == [0, 1, 2, 3]
 
 
 @pytest.mark.slow
-def test_two_processes_share_one_sqlite_study(tmp_path: Path) -> None:
-    share(f"sqlite:///{tmp_path / 'shared.db'}", tmp_path)
+def test_a_study_kept_next_to_its_sweep_is_continued_by_a_rerun_and_shared_by_two_processes(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'study.db'}"  # the search's default: <sweep dir>/../study.db
+    finish([start("hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path / 'run1'}")])
+    first = trials(storage)
+    assert [t.state for t in first] == [optuna.trial.TrialState.COMPLETE] * 2
+    # the same command again (sampler.seed 0), and at the same time a second worker with its own seed
+    again, other = finish([
+        start("hydra.sweeper.n_trials=2", f"hydra.sweep.dir={tmp_path / 'run2'}"),
+        start("hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.seed=1", f"hydra.sweep.dir={tmp_path / 'run3'}"),
+    ])  # fmt: skip
+    for output in (again, other):
+        assert "Using an existing study with name 'step_optuna'" in output
+    assert re.search(r"Study 'step_optuna' has \d+ trials: sampler seed 0 \+ \d+", again)  # moved past the first run
+    study = trials(storage)
+    assert [t.state for t in study] == [optuna.trial.TrialState.COMPLETE] * 6 and sorted(t.number for t in study) == [
+        0, 1, 2, 3, 4, 5
+    ]  # fmt: skip
+    assert len(points(study)) == 6  # the rerun did not replay the first run's points, nor the workers each other's
+    # the stored values are what the runs' jobs returned
+    returned = [yaml.safe_load(p.read_text())["value"] for p in tmp_path.glob("run*/results/*.yaml")]
+    assert sorted(t.value for t in study) == pytest.approx(sorted(returned), rel=1e-6)
 
 
 @pytest.fixture(scope="module")
