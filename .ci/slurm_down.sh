@@ -10,7 +10,9 @@ stop() {  # stop <pid file>: SIGTERM, then wait up to 15 s for the process to go
   if kill -0 "$pid" 2>/dev/null; then
     kill "$pid"
     for _ in $(seq 75); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-    kill -0 "$pid" 2>/dev/null && { echo "slurm_down.sh: $pidfile ($pid) still running, sending SIGKILL" >&2; kill -9 "$pid"; }
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "slurm_down.sh: $pidfile ($pid) still running, sending SIGKILL" >&2; kill -9 "$pid"
+    fi
   fi
   rm -f "$pidfile"
 }

@@ -111,14 +111,14 @@ def postgres() -> Iterator[str]:
         shutil.rmtree(data, ignore_errors=True)
         pytest.skip(f"initdb failed: {init.stderr[-300:]}")
     options = f"-h 127.0.0.1 -p {port} -k {data}"
-    start = subprocess.run([*as_user, PG_BIN / "pg_ctl", "-D", data / "db", "-o", options, "-l", data / "log", "-w", "start"],
-                           capture_output=True, text=True)  # fmt: skip
-    if start.returncode != 0:
+    pg_ctl = [*as_user, PG_BIN / "pg_ctl", "-D", data / "db"]
+    started = subprocess.run([*pg_ctl, "-o", options, "-l", data / "log", "-w", "start"], capture_output=True, text=True)
+    if started.returncode != 0:
         pytest.skip(f"PostgreSQL did not start: {(data / 'log').read_text()[-300:]}")
     try:
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_user, PG_BIN / "pg_ctl", "-D", data / "db", "-m", "fast", "-w", "stop"], capture_output=True)
+        subprocess.run([*pg_ctl, "-m", "fast", "-w", "stop"], capture_output=True)
         shutil.rmtree(data, ignore_errors=True)
 
 
@@ -131,8 +131,9 @@ def test_two_processes_share_one_postgresql_study(postgres: str, tmp_path: Path)
 def test_a_failed_trial_is_recorded_as_failed_and_the_other_trials_finish(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'study.db'}"
     proc = run(search(
-        "hydra.sweeper.params=null", "schedule.gamma=choice(0.5,1.5)", "hydra.sweeper.n_trials=4", "hydra.sweeper.n_jobs=4",
-        "hydra.sweeper.max_failure_rate=1.0", f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={tmp_path / 'run'}",
+        "hydra.sweeper.params=null", "schedule.gamma=choice(0.5,1.5)", "hydra.sweeper.n_trials=4",
+        "hydra.sweeper.n_jobs=4", "hydra.sweeper.max_failure_rate=1.0", f"hydra.sweeper.storage={storage}",
+        f"hydra.sweep.dir={tmp_path / 'run'}",
         flags=("-m",),  # a sweep override on the command line (choice) needs -m
     ))  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]  # within max_failure_rate: the search goes on

@@ -107,7 +107,8 @@ def test_a_sweep_runs_as_a_slurm_job_array(cluster: None, tmp_path: Path) -> Non
     ids = sorted(p.name for p in (sweep / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name))
     assert len(ids) == 2 and ids[0].endswith("_0") and ids[1] == ids[0][:-1] + "1"
     assert all(sacct_states(job) == ["COMPLETED"] for job in ids)
-    lrs = {name: [v for _, v in read_scalars(sweep / f"schedule={name}", "lr-SGD")] for name in ("constant", "exponential")}
+    names = ("constant", "exponential")
+    lrs = {name: [v for _, v in read_scalars(sweep / f"schedule={name}", "lr-SGD")] for name in names}
     assert len(lrs["constant"]) == 6 and all(f32_equal(v, 0.1) for v in lrs["constant"])
     assert len(lrs["exponential"]) == 6
     assert all(f32_equal(v, 0.1 * 0.9 ** (k // 3)) for k, v in enumerate(lrs["exponential"]))  # per epoch
