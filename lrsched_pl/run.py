@@ -19,6 +19,7 @@ from lrsched_pl.companions import companion_callbacks
 from lrsched_pl.config import describe
 from lrsched_pl.errors import ConfigValueError
 from lrsched_pl.hparams import log_hparams, log_layout
+from lrsched_pl.launch import requeued_checkpoint
 from lrsched_pl.objective import ObjectiveCheck
 from lrsched_pl.param_groups import model_kwargs
 from lrsched_pl.rng import RandomState
@@ -63,14 +64,15 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
     # plain containers, not ListConfig: hyperparameters saved in checkpoints must load with weights_only=True
     datamodule = instantiate(cfg.data, _convert_="all")
     model = instantiate(cfg.model, optimizer=instantiate(cfg.optimizer), **model_kwargs(cfg), _convert_="all")
-    if cfg.ckpt_path is not None:  # before the logger and Trainer write anything: a refusal leaves no run
-        check_checkpoint(cfg.ckpt_path, model, _optimizer(model), seed=cfg.get("seed"))
+    ckpt_path = cfg.ckpt_path or requeued_checkpoint(cfg)  # a requeued SLURM job continues where it stopped
+    if ckpt_path is not None:  # before the logger and Trainer write anything: a refusal leaves no run
+        check_checkpoint(ckpt_path, model, _optimizer(model), seed=cfg.get("seed"))
     callbacks = [instantiate(node) for node in cfg.callbacks.values() if node is not None]
     callbacks += companion_callbacks(cfg, callbacks)  # e.g. train/eval modes of a schedule-free optimizer
     callbacks.append(RandomState())  # exact resumes: the random states travel in every checkpoint
     if sweep:  # a sweep ranks its jobs by the objective: a name the model never logs fails the first validation
         callbacks.append(ObjectiveCheck(cfg.objective))
-    resume = logger_resume_kwargs(cfg.logger, cfg.ckpt_path) if cfg.get("logger") else {}
+    resume = logger_resume_kwargs(cfg.logger, ckpt_path) if cfg.get("logger") else {}
     logger = instantiate(cfg.logger, **resume) if cfg.get("logger") else False
     plugins = {} if cfg.trainer.get("plugins") else {"plugins": [AtomicCheckpointIO()]}
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, **plugins, **quiet)
@@ -79,16 +81,16 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
         log_layout(logger)
     try:
         with interrupt.fitting():
-            trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     except ConfigValueError:  # refused when training starts (a length the run cannot hold): before any step
-        if trainer.global_step == 0 and cfg.ckpt_path is None:
+        if trainer.global_step == 0 and ckpt_path is None:
             _remove_new_entries(output_dir, existing)
         raise
     except (KeyboardInterrupt, SystemExit) as stop:  # SIGTERM/SIGINT (lrsched_pl.interrupt sets the exit code)
         signum = interrupt.received()
         if signum is None:
             raise
-        if trainer.global_step == 0 and cfg.ckpt_path is None:
+        if trainer.global_step == 0 and ckpt_path is None:
             _remove_new_entries(output_dir, existing)
         log.warning(
             f"Run stopped by {interrupt.SIGNALS.get(signum, signum)} after step {trainer.global_step}; "

@@ -32,10 +32,6 @@ SMALL = ["trainer.max_epochs=1", "trainer.limit_train_batches=3", "trainer.limit
 
 def compose_run(*overrides: str, output_dir: Path):
     from hydra import compose, initialize_config_dir
-
-    from lrsched_pl.config import register_configs
-
-    register_configs()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return compose("train", overrides=[f"output_dir={output_dir}", *overrides])
 

@@ -95,9 +95,6 @@ def uninterrupted(tmp_path_factory) -> tuple[Path, dict, dict]:
     from hydra import initialize_config_dir
 
     from conftest import ROOT
-    from lrsched_pl.config import register_configs
-
-    register_configs()
     out = tmp_path_factory.mktemp("exact") / "full"
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         run(lambda *o, output_dir: hydra_compose("train", overrides=[f"output_dir={output_dir}", *o]), out)

@@ -194,7 +194,10 @@ def test_a_slurm_sweep_whose_tasks_do_not_match_is_refused_before_submission(tmp
     proc = run_train(*base)
     assert proc.returncode != 0 and "no job launched" in proc.stderr
     assert "`hydra.launcher.tasks_per_node` must be 2" in proc.stderr and not sweep.exists()
-    matched = run_train(*base, "hydra.launcher.tasks_per_node=2")  # passes our check; this machine has no SLURM
+    # passes our check, then meets a machine without SLURM: a PATH with no srun/sbatch, whatever this machine has
+    no_slurm = {**os.environ, "PATH": str(Path(sys.executable).parent)}
+    matched = subprocess.run([sys.executable, "train.py", *base, "hydra.launcher.tasks_per_node=2"], cwd=ROOT,
+                             env=no_slurm, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert "no job launched" not in matched.stderr and 'Could not detect "srun"' in matched.stderr
 
 
