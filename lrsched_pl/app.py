@@ -28,7 +28,6 @@ def _train(cfg: Any) -> float | None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from lrsched_pl.checkpoint import check_file
     from lrsched_pl.config import discard_unstarted_run, validate
     from lrsched_pl.launch import check_launch
 
@@ -36,7 +35,6 @@ def _train(cfg: Any) -> float | None:
     try:
         validate(cfg)  # before Lightning is imported: config errors answer in well under a second
         check_launch(cfg, multirun=multirun, launcher=HydraConfig.get().get("launcher"))
-        check_file(cfg.ckpt_path)  # empty, truncated or damaged: refused before Lightning is imported
         if multirun:  # a sweep run again in its own dir: keep its finished jobs, resume its interrupted ones
             from lrsched_pl.sweep import continue_job
 

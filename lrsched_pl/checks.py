@@ -11,7 +11,6 @@ Every refusal is a :class:`~lrsched_pl.errors.ConfigValueError` naming the full 
 from __future__ import annotations
 
 import difflib
-from pathlib import Path
 from typing import Any
 
 from lrsched_pl.argspecs import KNOWN, WITH_MOMENTUM
@@ -143,14 +142,15 @@ def _check_takes_param_groups(model: str) -> None:
 
 
 def _check_ckpt_path(path: Any) -> None:
+    """A resume's checkpoint: a path, to an intact Lightning checkpoint file (:func:`lrsched_pl.checkpoint.check_file`:
+    no torch, no loading)."""
     if path is None:
         return
     if not isinstance(path, str) or not path:
         raise ConfigValueError("ckpt_path", path, "the path of a checkpoint file, or null")
-    if not Path(path).exists():
-        raise ConfigValueError("ckpt_path", path, "an existing checkpoint file (no such file; see `checkpoints/`)")
-    if not Path(path).is_file():
-        raise ConfigValueError("ckpt_path", path, "a checkpoint file, not a folder (e.g. <run>/checkpoints/last.ckpt)")
+    from lrsched_pl.checkpoint import check_file
+
+    check_file(path)
 
 
 def _check_lengths(trainer: dict[str, Any]) -> None:

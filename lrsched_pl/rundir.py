@@ -85,10 +85,12 @@ def register_resolvers() -> None:
 
 
 def holds_run(directory: Path) -> bool:
-    """Whether ``directory`` holds a run: Hydra's ``.hydra/``, TensorBoard events or checkpoints."""
+    """Whether ``directory`` holds a run: Hydra's ``.hydra/``, TensorBoard events or checkpoints (an empty
+    ``checkpoints/``, e.g. a mount point prepared for the run, is not one)."""
+    checkpoints = directory / CHECKPOINTS
     return directory.is_dir() and (
         (directory / ".hydra").is_dir()
-        or (directory / CHECKPOINTS).is_dir()
+        or (checkpoints.is_dir() and any(checkpoints.iterdir()))
         or any(directory.glob("events.out.tfevents.*"))
     )
 

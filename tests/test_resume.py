@@ -401,7 +401,7 @@ def test_other_schedule_parameters_are_reported_and_the_new_schedule_continues(t
     plateau = ReducePlateau("val/metric", patience=0)
     callback = ScheduleCallback(StepDecay(step_size=2, gamma=0.1), interval="epoch", plateau=plateau)
     record, messages = resume_warnings(tmp_path, callback, ckpt / "epoch=1.ckpt")
-    assert len(messages) == 1 and "StepDecay(step_size=2, gamma=0.5)" in messages[0] and "gamma=0.1" in messages[0]
+    assert len(messages) == 1 and repr(StepDecay(step_size=2, gamma=0.5)) in messages[0] and "gamma=0.1" in messages[0]
     scale = torch.load(ckpt / "epoch=1.ckpt", weights_only=True)["callbacks"][callback.state_key]["plateau"]["scale"]
     assert record.steps[10][0][0] == 0.1 * 0.1 * scale  # the new schedule at t = 2, the restored plateau on top
 
@@ -471,7 +471,7 @@ def test_a_changed_run_length_is_reported_with_the_jump(tmp_path: Path) -> None:
     fit(tmp_path / "short", ScheduleCallback(CosineDecay(), "epoch"), [every_epoch])
     callback = ScheduleCallback(CosineDecay(), "epoch")
     record, messages = resume_warnings(tmp_path / "long", callback, ckpt / "epoch=1.ckpt", max_epochs=8)
-    assert len(messages) == 1 and "CosineDecay(min_lr=0.0, total=8)" in messages[0] and "total=4" in messages[0]
+    assert len(messages) == 1 and repr(CosineDecay(total=8)) in messages[0] and "total=4" in messages[0]
     assert record.steps[10][0][0] == CosineDecay(total=8)(2, 0.1)
 
 
