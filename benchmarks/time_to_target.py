@@ -195,10 +195,10 @@ def sweep(overrides: list[str], sweep_dir: Path, extra: list[str] | None = None)
 
 def completed_jobs(base: Path, status: tuple[str, ...] = ("completed",)) -> list[dict[str, Any]]:
     """The results (``results/*.yaml``) of the jobs under ``base`` (its sweep and resumed parts) with ``status``."""
-    from lrsched_pl.sweep import read_results
+    from lrsched_pl.jobs import read_records
 
     dirs = sorted({p.parent.parent for p in base.glob("**/results/*.yaml")}) if base.is_dir() else []
-    return [r for d in dirs for r in read_results(d) if r.get("status") in status]
+    return [r for d in dirs for r in read_records(d) if r.get("status") in status]
 
 
 def _trial_of(result: dict[str, Any]) -> str:

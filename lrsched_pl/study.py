@@ -16,6 +16,9 @@ from omegaconf import DictConfig, open_dict, read_write
 
 log = logging.getLogger(__name__)
 
+# Distinct (seed, trials so far) pairs never share a sampler seed while seeds stay below the stride.
+SEED_STRIDE = 1_000_003
+
 
 def sqlite_file(storage: str) -> Path | None:
     """The database file of a ``sqlite:///<path>`` storage URL; ``None`` for other databases and in-memory SQLite."""
@@ -47,9 +50,11 @@ class StudyStorage(Callback):
       trials is launched, after the sweeper has opened the study: the file's directory is created here.
     * ``hydra.sweeper.sampler.seed`` makes a search reproducible, but a continued study sampled with the same seed
       asks for the points it asked for the first time (TPE's random start-up trials are drawn from the seed alone).
-      The seed is therefore offset by the number of trials already in the study: ``seed + n`` (0 on a new study,
-      so a first run is unchanged, and a continuation is as reproducible as the first run). Several processes that
-      start at the same moment on one study see the same ``n``: give each its own ``hydra.sweeper.sampler.seed``.
+      The seed is therefore moved by the number of trials already in the study: ``seed + n * SEED_STRIDE`` (a new
+      study, ``n = 0``, keeps its seed, and a continuation is as reproducible as the first run). The stride keeps
+      workers with nearby seeds apart: ``seed + n`` gave seed 1 after 1 trial the seed 2 of another worker. Several
+      processes that start at the same moment on one study see the same ``n``: give each its own
+      ``hydra.sweeper.sampler.seed``.
     """
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -64,6 +69,7 @@ class StudyStorage(Callback):
         done = trials_so_far(str(storage), sweeper.get("study_name"))
         if seed is None or done == 0:
             return
+        moved = int(seed) + SEED_STRIDE * done
         with read_write(sweeper), open_dict(sweeper):
-            sweeper.sampler.seed = int(seed) + done
-        log.info(f"Study {sweeper.study_name!r} has {done} trials: sampler seed {seed} + {done} = {seed + done}")
+            sweeper.sampler.seed = moved
+        log.info(f"Study {sweeper.study_name!r} has {done} trials: sampler seed {seed} + {done} x {SEED_STRIDE} = {moved}")

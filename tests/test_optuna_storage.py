@@ -136,11 +136,11 @@ def test_a_failed_trial_is_recorded_as_failed_and_the_other_trials_finish(tmp_pa
         f"hydra.sweep.dir={tmp_path / 'run'}",
         flags=("-m",),  # a sweep override on the command line (choice) needs -m
     ))  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]  # within max_failure_rate: the search goes on
+    assert proc.returncode == 1, proc.stderr[-3000:]  # the search goes on (max_failure_rate); a failed job -> exit 1
     study = trials(storage)
     failed = [t for t in study if t.params["schedule.gamma"] == 1.5]  # refused by the job: `schedule.gamma` > 1
     completed = [t for t in study if t.params["schedule.gamma"] == 0.5]
     assert failed and completed and len(failed) + len(completed) == 4  # seed 0 draws both values
     assert all(t.state == optuna.trial.TrialState.FAIL and t.value is None for t in failed)
     assert all(t.state == optuna.trial.TrialState.COMPLETE and t.value > 0 for t in completed)
-    assert f"Sweep finished: 4 jobs, {len(failed)} failed" in proc.stdout + proc.stderr
+    assert f"Sweep finished: 4 jobs: {4 - len(failed)} finished, {len(failed)} failed" in proc.stdout + proc.stderr

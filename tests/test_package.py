@@ -91,7 +91,7 @@ def test_every_entry_point_works_from_an_empty_folder(venv: Path, tmp_path: Path
     sweep = tmp_path / "outputs" / "sweep"
     proc = _run([str(venv / "python"), "-m", "lrsched_pl", "-m", "schedule=constant,cosine", "trainer.max_epochs=1",
                  f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=${hydra.job.num}"], cwd=tmp_path)  # fmt: skip
-    assert "2 jobs, 0 failed" in proc.stdout + proc.stderr
+    assert "Sweep finished: 2 jobs: 2 finished, 0 failed" in proc.stdout + proc.stderr
     assert sorted(p.name for p in sweep.iterdir() if (p / ".hydra").is_dir()) == ["0", "1"]
     _run([str(venv / "lrsched-report"), str(sweep), "--out", str(tmp_path / "report")], cwd=tmp_path)
     assert (tmp_path / "report" / "report.md").is_file()

@@ -101,7 +101,7 @@ def test_a_sweep_runs_as_a_slurm_job_array(cluster: None, tmp_path: Path) -> Non
                  "trainer.limit_val_batches]")  # fmt: skip
     rc, output = finish(proc)
     assert rc == 0, output[-3000:]
-    assert "Sweep finished: 2 jobs, 0 failed" in output
+    assert "Sweep finished: 2 jobs: 2 finished, 0 failed" in output
     assert [p.name for p in job_dirs(sweep)] == ["schedule=constant", "schedule=exponential"]
     # both jobs ran as tasks of one SLURM array and SLURM accounted them as completed
     ids = sorted(p.name for p in (sweep / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name))
@@ -132,7 +132,7 @@ def test_a_ddp_job_runs_once_with_one_slurm_task_per_rank(cluster: None, tmp_pat
     )  # fmt: skip
     rc, output = finish(proc)
     assert rc == 0, output[-3000:]
-    assert "Sweep finished: 1 jobs, 0 failed" in output  # no rank re-ran the sweep
+    assert "Sweep finished: 1 jobs: 1 finished, 0 failed" in output  # no rank re-ran the sweep
     assert job_dirs(sweep) == [sweep / "job"] and len(list((sweep / "results").glob("*.yaml"))) == 1
     (job,) = [p for p in (sweep / ".submitit").iterdir() if re.fullmatch(r"\d+(_0)?", p.name)]  # one job, two tasks
     assert len(list(job.glob("*_log.out"))) == 2 and sacct_states(job.name) == ["COMPLETED"]
@@ -161,7 +161,7 @@ def test_a_timed_out_job_requeues_itself_and_ends_like_an_uninterrupted_one(clus
     subprocess.run(["scancel", "--signal=USR2", job], check=True)
     rc, output = finish(proc)
     assert rc == 0, output[-3000:]
-    assert "Sweep finished: 2 jobs, 0 failed" in output
+    assert "Sweep finished: 2 jobs: 2 finished, 0 failed" in output
     assert sacct_states(job) == ["REQUEUED", "COMPLETED"]
     assert "this job is timed-out" in (sweep / ".submitit" / job / f"{job}_0_log.err").read_text()
     events = sorted((sweep / "0").glob("events.out.tfevents.*"), key=lambda p: int(p.name.split(".")[3]))
@@ -194,7 +194,7 @@ def test_a_cancelled_job_is_reported_as_failed_and_the_other_jobs_finish(cluster
     rc, output = finish(proc)
     assert rc != 0  # Hydra ends a sweep with a failed job in an error, after the summary
     assert sacct_states(job, final="CANCELLED")[-1].startswith("CANCELLED")  # "CANCELLED by 0"
-    assert "Sweep finished: 2 jobs, 1 failed" in output, output[-3000:]
+    assert "Sweep finished: 2 jobs: 1 finished, 1 failed" in output, output[-3000:]
     done = yaml.safe_load((sweep / "results" / "0.yaml").read_text())
     assert done["status"] == "completed" and len(read_scalars(sweep / "0", "lr-SGD")) == 6
     assert (sweep / "report" / "report.md").is_file(), output[-3000:]
