@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Any
 
-from lrsched_pl.errors import ConfigValueError
+from lrsched_pl.errors import ConfigValueError, full_error
 
 # The user's own HYDRA_FULL_ERROR, kept for the processes a run starts (Lightning's DDP ranks re-run this command).
 _USER_FULL_ERROR = "LRSCHED_PL_FULL_ERROR"
@@ -46,7 +46,7 @@ def _train(cfg: Any) -> float | None:
         return train(cfg, sweep=multirun)
     except ConfigValueError as error:  # refused before any step: leave no half-started run
         discard_unstarted_run(HydraConfig.get().runtime.output_dir)
-        if multirun or os.environ.get(_USER_FULL_ERROR) == "1":
+        if multirun or full_error():
             raise  # a sweep records the job as failed and goes on
         print(f"Error: {error}", file=sys.stderr)  # Hydra would add "Error executing job with overrides: ..."
         raise SystemExit(1) from None

@@ -8,6 +8,7 @@ Every refusal is a :class:`ConfigValueError` that names the key, the value and w
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 
 
@@ -87,3 +88,9 @@ def check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
     """Requires one of ``choices``."""
     if value not in choices:
         raise ConfigValueError(key, value, f"one of {', '.join(choices)}")
+
+
+def full_error() -> bool:
+    """Whether the user asked for tracebacks with ``HYDRA_FULL_ERROR=1`` (as set before ``lrsched-train`` started,
+    which then sets it for Hydra itself and keeps the user's choice in ``LRSCHED_PL_FULL_ERROR``)."""
+    return os.environ.get("LRSCHED_PL_FULL_ERROR", os.environ.get("HYDRA_FULL_ERROR", "")) == "1"

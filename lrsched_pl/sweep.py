@@ -42,7 +42,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from lrsched_pl import jobs
-from lrsched_pl.errors import ConfigValueError
+from lrsched_pl.errors import ConfigValueError, full_error
 from lrsched_pl.rundir import CHECKPOINTS, LAST_CHECKPOINT, holds_run, holds_sweep, rank_zero
 
 log = logging.getLogger(__name__)
@@ -372,6 +372,10 @@ class SweepSummary(Callback):
             result = sweep(arguments)
         except BaseException as caught:  # noqa: BLE001 - a signal or a killed worker must end with a summary too
             error = caught
+            if self._signal is None and not isinstance(caught, Exception):
+                from lrsched_pl import interrupt  # the job's own handler took the signal (lrsched_pl.app)
+
+                self._signal = interrupt.received()
         finally:
             self._ending = True
             for signum, previous in self._previous_handlers.items():
@@ -382,7 +386,7 @@ class SweepSummary(Callback):
             shutil.rmtree(Path(str(config.hydra.sweep.dir)), ignore_errors=True)
         if code is not None:
             raise SystemExit(code) from None
-        if error is not None and _launcher_error(error) and not os.environ.get("HYDRA_FULL_ERROR"):
+        if error is not None and _launcher_error(error) and not full_error():
             raise SystemExit(1) from None  # the summary said it; joblib's traceback would bury it
         if error is not None:
             raise error  # a job's own error: Hydra prints it with its traceback
