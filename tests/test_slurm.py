@@ -179,11 +179,6 @@ def test_a_timed_out_job_requeues_itself_and_ends_like_an_uninterrupted_one(clus
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 17 (lrsched_pl/sweep.py): the summary counts only jobs that returned (said '1 jobs, 0 failed') and "
-    "the report failed with RuntimeError(\"can't register atexit after shutdown\"); remove this mark with the fix",
-)
 def test_a_cancelled_job_is_reported_as_failed_and_the_other_jobs_finish(cluster: None, tmp_path: Path) -> None:
     sweep = tmp_path / "sweep"
     proc = train("-m", "trainer.max_epochs=2,60", "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
