@@ -60,6 +60,8 @@ def test_a_directory_holding_another_run_is_refused_unless_resumed(tmp_path: Pat
     (tmp_path / "other.txt").write_text("not a run")
     check_run_dir(tmp_path, None)  # a folder with unrelated files is not a run
     (tmp_path / "checkpoints").mkdir()
+    check_run_dir(tmp_path, None)  # an empty checkpoints/ (a mount point made ready for the run) is not a run either
+    (tmp_path / "checkpoints" / "last.ckpt").write_bytes(b"")
     with pytest.raises(ConfigValueError, match=r"`hydra.run.dir` must be a directory that holds no other run.*"
                        r"ckpt_path=.*checkpoints/last.ckpt"):  # fmt: skip
         check_run_dir(tmp_path, None)
