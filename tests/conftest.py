@@ -148,3 +148,24 @@ def compose(tmp_path: Path):
             )
 
     return _compose
+
+
+def assert_curves_close(ours: list[list[float]], ref: list[list[float]]) -> None:
+    """Two LR curves (a row per step, a value per param group) equal within :func:`close`, step by step."""
+    assert len(ours) == len(ref)
+    for t, (a, b) in enumerate(zip(ours, ref)):
+        assert all(close(x, y) for x, y in zip(a, b)), f"t={t}: ours {a} != reference {b}"
+
+
+def torch_lr_curve(make: Any, n: int, lrs: tuple[float, ...]) -> list[list[float]]:
+    """The LR of each param group (initial LRs ``lrs``) at t = 0 .. n - 1 under the torch scheduler ``make(opt)``
+    on a dummy SGD optimizer, stepped once per interval: the reference curve."""
+    groups = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": lr} for lr in lrs]
+    opt = torch.optim.SGD(groups, lr=lrs[0])
+    sched = make(opt)
+    curve = []
+    for _ in range(n):
+        curve.append([g["lr"] for g in opt.param_groups])
+        opt.step()
+        sched.step()
+    return curve

@@ -14,6 +14,7 @@ from functools import partial
 
 import pytest
 import torch
+from conftest import assert_curves_close
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -77,12 +78,6 @@ def lambda_curve(lr_lambda: Callable[[int], float], n: int = RUN) -> list[list[f
 
 def our_curve(sched: Schedule, n: int = RUN) -> list[list[float]]:
     return [[sched(t, lr0) for lr0 in GROUP_LRS] for t in range(n)]
-
-
-def assert_curves_close(ours: list[list[float]], ref: list[list[float]]) -> None:
-    assert len(ours) == len(ref)
-    for t, (a, b) in enumerate(zip(ours, ref)):
-        assert all(close(x, y) for x, y in zip(a, b)), f"t={t}: ours {a} != reference {b}"
 
 
 def assert_momenta_close(sched: Schedule, ref: list[list[float]]) -> None:

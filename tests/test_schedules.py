@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from conftest import torch_lr_curve
 
 import lrsched_pl.plateau
 import lrsched_pl.schedules
@@ -32,17 +33,9 @@ def close(a: float, b: float) -> bool:
     return math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-15)
 
 
-def torch_curve(make_scheduler: Callable[[torch.optim.Optimizer], object], n: int = RUN) -> list[list[float]]:
-    """The LR of every param group at t = 0 .. n - 1 under a torch scheduler (one ``step()`` per interval)."""
-    groups = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": lr} for lr in GROUP_LRS]
-    opt = torch.optim.SGD(groups, lr=GROUP_LRS[0])
-    sched = make_scheduler(opt)
-    curve = []
-    for _ in range(n):
-        curve.append([g["lr"] for g in opt.param_groups])
-        opt.step()
-        sched.step()
-    return curve
+def torch_curve(make: Callable[[torch.optim.Optimizer], object], n: int = RUN) -> list[list[float]]:
+    """Each group's LR at t = 0 .. n - 1 under a torch scheduler (:func:`conftest.torch_lr_curve`)."""
+    return torch_lr_curve(make, n, GROUP_LRS)
 
 
 def our_curve(sched: Schedule, n: int = RUN) -> list[list[float]]:

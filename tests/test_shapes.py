@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from conftest import assert_curves_close, torch_lr_curve
 
 from lrsched_pl.compose import Product, Sequence, Warmup
 from lrsched_pl.config import build_schedule
@@ -41,16 +42,8 @@ def close(a: float, b: float) -> bool:
 
 
 def torch_curve(make: Callable[[torch.optim.Optimizer], object], n: int = RUN) -> list[list[float]]:
-    """Each group's LR at t = 0 .. n - 1 under a torch scheduler on a dummy SGD optimizer."""
-    groups = [{"params": [torch.nn.Parameter(torch.zeros(1))], "lr": lr} for lr in GROUP_LRS]
-    opt = torch.optim.SGD(groups, lr=GROUP_LRS[0])
-    sched = make(opt)
-    lrs = []
-    for _ in range(n):
-        lrs.append([g["lr"] for g in opt.param_groups])
-        opt.step()
-        sched.step()  # type: ignore[attr-defined]
-    return lrs
+    """Each group's LR at t = 0 .. n - 1 under a torch scheduler (:func:`conftest.torch_lr_curve`)."""
+    return torch_lr_curve(make, n, GROUP_LRS)
 
 
 def formula_curve(lr_at: Callable[[int, float], float], n: int = RUN) -> list[list[float]]:
@@ -59,12 +52,6 @@ def formula_curve(lr_at: Callable[[int, float], float], n: int = RUN) -> list[li
 
 def our_curve(schedule: Schedule, n: int = RUN) -> list[list[float]]:
     return [[schedule(t, lr0) for lr0 in GROUP_LRS] for t in range(n)]
-
-
-def assert_same(ours: list[list[float]], ref: list[list[float]]) -> None:
-    assert len(ours) == len(ref)
-    for t, (a, b) in enumerate(zip(ours, ref)):
-        assert all(close(x, y) for x, y in zip(a, b)), f"t={t}: ours {a} != reference {b}"
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -181,13 +168,13 @@ def hf_wsd_lambda(current_step, *, num_warmup_steps, num_stable_steps, num_decay
 def test_exponential_growth_matches_torch_exponentiallr(gamma):
     """With a ceiling far above the run's reach, growth is torch's ExponentialLR with gamma > 1."""
     ref = torch_curve(lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=gamma))
-    assert_same(our_curve(ExponentialDecay(gamma=gamma, end_factor=1e9)), ref)
+    assert_curves_close(our_curve(ExponentialDecay(gamma=gamma, end_factor=1e9)), ref)
 
 
 @pytest.mark.parametrize(("step_size", "gamma"), [(7, 2.0), (30, 1.5)])
 def test_step_growth_matches_torch_steplr(step_size, gamma):
     ref = torch_curve(lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=step_size, gamma=gamma))
-    assert_same(our_curve(StepDecay(step_size=step_size, gamma=gamma, end_factor=1e9)), ref)
+    assert_curves_close(our_curve(StepDecay(step_size=step_size, gamma=gamma, end_factor=1e9)), ref)
 
 
 @pytest.mark.parametrize(("gamma", "end_factor"), [(0.97, 0.2), (0.9, 1e-3), (1.03, 4.0), (2.0, 1.0), (1.0, 1.0)])
@@ -220,7 +207,7 @@ def test_growth_reaches_its_ceiling_without_overflow():
 def test_linear_growth_matches_optax_linear_schedule(start_factor, end_factor, total):
     ours = LinearDecay(start_factor=start_factor, end_factor=end_factor, total=total)
     ref = formula_curve(lambda t, lr0: optax_linear_schedule(lr0 * start_factor, lr0 * end_factor, total)(t))
-    assert_same(our_curve(ours), ref)
+    assert_curves_close(our_curve(ours), ref)
 
 
 @pytest.mark.parametrize(
@@ -253,7 +240,7 @@ def test_bad_growth_and_shape_keys_are_refused(cls, kwargs, key):
 def test_cosine_exponent_matches_optax_cosine_decay_schedule(exponent, min_lr, total):
     ours = CosineDecay(min_lr=min_lr, total=total, exponent=exponent)
     ref = formula_curve(lambda t, lr0: optax_cosine_decay_schedule(lr0, total, min_lr / lr0, exponent)(t))
-    assert_same(our_curve(ours), ref)
+    assert_curves_close(our_curve(ours), ref)
 
 
 def test_cosine_holds_min_lr_past_total_where_torch_climbs_back():
@@ -262,7 +249,7 @@ def test_cosine_holds_min_lr_past_total_where_torch_climbs_back():
     make = lambda opt: torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total, eta_min=min_lr)  # noqa: E731
     ref = torch_curve(make, 2 * total + 1)
     ours = our_curve(CosineDecay(min_lr=min_lr, total=total), 2 * total + 1)
-    assert_same(ours[: total + 1], ref[: total + 1])  # equal up to T
+    assert_curves_close(ours[: total + 1], ref[: total + 1])  # equal up to T
     assert all(close(lr, min_lr) for row in ours[total:] for lr in row)  # then held
     assert all(math.isclose(a, b, rel_tol=1e-6) for a, b in zip(ref[2 * total], GROUP_LRS))  # torch is back at lr0
 
@@ -332,7 +319,7 @@ PRODUCTS = [
 @pytest.mark.parametrize(("make", "factors"), PRODUCTS)
 def test_product_matches_torch_chainedscheduler(make, factors):
     ref = torch_curve(lambda opt: torch.optim.lr_scheduler.ChainedScheduler(make(opt)))
-    assert_same(our_curve(Product(factors).bind(RUN)), ref)
+    assert_curves_close(our_curve(Product(factors).bind(RUN)), ref)
 
 
 def test_product_binds_each_factor_to_the_run_and_multiplies_them():
