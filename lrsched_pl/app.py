@@ -17,10 +17,7 @@ import os
 import sys
 from typing import Any
 
-from lrsched_pl.errors import ConfigValueError, full_error
-
-# The user's own HYDRA_FULL_ERROR, kept for the processes a run starts (Lightning's DDP ranks re-run this command).
-_USER_FULL_ERROR = "LRSCHED_PL_FULL_ERROR"
+from lrsched_pl.errors import USER_FULL_ERROR, ConfigValueError, full_error
 
 
 def _train(cfg: Any) -> float | None:
@@ -60,7 +57,7 @@ def main() -> None:
 
         print(help_text(os.path.basename(sys.argv[0]) if sys.argv[0].endswith("lrsched-train") else "lrsched-train"))
         return
-    full = os.environ.setdefault(_USER_FULL_ERROR, os.environ.get("HYDRA_FULL_ERROR", "")) == "1"
+    os.environ.setdefault(USER_FULL_ERROR, os.environ.get("HYDRA_FULL_ERROR", ""))  # read by full_error()
     os.environ["HYDRA_FULL_ERROR"] = "1"  # errors reach us unprinted; we print them in one line
     import hydra
 
@@ -77,7 +74,7 @@ def main() -> None:
         run()
     except Exception as error:  # noqa: BLE001 - sorted below: config errors in one line, the rest re-raised
         explained = explain(error)
-        if full or explained is None:
+        if full_error() or explained is None:
             raise
         print("Error: " + explained[0], file=sys.stderr)
         if explained[1]:

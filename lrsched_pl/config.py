@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import enum
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,8 +90,8 @@ def natural_interval(schedule: Schedule | ReducePlateau) -> Literal["step", "epo
 
 def _plain(node: DictConfig | dict[str, Any]) -> dict[str, Any]:
     if isinstance(node, DictConfig):
-        return OmegaConf.to_container(node, resolve=True, enum_to_str=True)  # type: ignore[return-value]
-    return {k: (v.name if isinstance(v, enum.Enum) else v) for k, v in node.items()}
+        return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
+    return dict(node)
 
 
 def _check_keys(where: str, values: dict[str, Any], allowed: list[str]) -> None:

@@ -90,7 +90,11 @@ def check_choice(key: str, value: Any, choices: tuple[str, ...]) -> None:
         raise ConfigValueError(key, value, f"one of {', '.join(choices)}")
 
 
+# The user's own HYDRA_FULL_ERROR, kept for the processes a run starts (lrsched_pl.app sets Hydra's to 1 itself).
+USER_FULL_ERROR = "LRSCHED_PL_FULL_ERROR"
+
+
 def full_error() -> bool:
     """Whether the user asked for tracebacks with ``HYDRA_FULL_ERROR=1`` (as set before ``lrsched-train`` started,
     which then sets it for Hydra itself and keeps the user's choice in ``LRSCHED_PL_FULL_ERROR``)."""
-    return os.environ.get("LRSCHED_PL_FULL_ERROR", os.environ.get("HYDRA_FULL_ERROR", "")) == "1"
+    return os.environ.get(USER_FULL_ERROR, os.environ.get("HYDRA_FULL_ERROR", "")) == "1"
