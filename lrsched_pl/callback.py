@@ -1,36 +1,44 @@
 """The Lightning callback: the only code that touches the Trainer and the optimizers.
 
-When it sets the LR: the LR for optimizer step ``k + 1`` is written right after optimizer step ``k``
+It binds the scheduled values (the LR of ``schedule``, plus any weight decay, momentum or per-group schedule,
+:mod:`lrsched_pl.values`), writes them after each optimizer step or epoch, decides the plateau after each
+validation, and saves and restores its state; what a checkpoint written under another config means is
+:mod:`lrsched_pl.reconcile`'s business.
+
+When it writes: the values for optimizer step ``k + 1`` are written right after optimizer step ``k``
 (``on_train_batch_end`` once ``global_step`` has advanced; accumulation micro-batches change nothing), and the
-first one in ``on_train_start``, which runs after a checkpoint is restored. ``LearningRateMonitor`` reads the live
-``param_group["lr"]`` in ``on_train_batch_start``, so it logs at step ``k`` the LR that step ``k`` uses whatever
-order the callbacks are listed in.
+first ones in ``on_train_start``, which runs after a checkpoint is restored. ``LearningRateMonitor`` reads the live
+param groups in ``on_train_batch_start``, so it logs at step ``k`` the LR (weight decay, momentum) that step ``k``
+uses, whatever order the callbacks are listed in.
 """
 
 from __future__ import annotations
 
 import math
 import weakref
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.utilities.rank_zero import rank_zero_warn
 from typing_extensions import override
 
-from lrsched_pl.checkpoint import check_schedule_state
+from lrsched_pl import reconcile
 from lrsched_pl.errors import ConfigValueError, check_choice
 from lrsched_pl.plateau import ReducePlateau
+from lrsched_pl.rebind import rebound
 from lrsched_pl.schedules import Constant, Schedule
+from lrsched_pl.values import LR, MOMENTUM, CycledMomentum, ScheduledValue, assign, cycles_momentum, has_key, read, targets
 
 
 class ScheduleCallback(Callback):
-    """Sets every param group's learning rate from a pure schedule, optionally reduced on a plateau.
+    """Writes the learning rate (and any other scheduled param-group value) from pure schedules.
 
     ``lr = max(schedule(t, lr0) * plateau.scale, plateau.min_lr)`` (without a plateau: ``schedule(t, lr0)``),
     where ``lr0`` is the group's LR as configured and ``t`` counts optimizer steps (``trainer.global_step``, so
-    gradient accumulation counts steps, not batches) or completed epochs.
+    gradient accumulation counts steps, not batches) or completed epochs. Every other scheduled value ``v``
+    (``values``) is ``v(t) = its_schedule(t, v0)`` on its own interval (:class:`~lrsched_pl.values.ScheduledValue`).
 
     Args:
         schedule: A :class:`~lrsched_pl.schedules.Schedule`; default :class:`~lrsched_pl.schedules.Constant`.
@@ -38,6 +46,10 @@ class ScheduleCallback(Callback):
         plateau: Optional :class:`~lrsched_pl.plateau.ReducePlateau`, decided once after each real validation
             (never on the sanity check); the new LR applies from the next optimizer step. Under DDP the monitored
             value is averaged over ranks first, so every rank takes the same decision.
+        values: More :class:`~lrsched_pl.values.ScheduledValue` s: weight decay, momentum, or an LR schedule of
+            its own for named param groups (which then do not follow ``schedule``).
+        rebind: On a resume into a run of another length, stretch the rest of each curve to the new end without
+            a jump (:mod:`lrsched_pl.rebind`) instead of binding the schedules to the new length.
 
     Example:
         >>> from lrsched_pl import ScheduleCallback, StepDecay
@@ -50,6 +62,8 @@ class ScheduleCallback(Callback):
         schedule: Schedule | None = None,
         interval: Literal["step", "epoch"] | None = None,
         plateau: ReducePlateau | None = None,
+        values: Sequence[ScheduledValue] = (),
+        rebind: bool = False,
     ) -> None:
         from lrsched_pl.config import natural_interval  # pure Python: the option table
 
@@ -63,29 +77,45 @@ class ScheduleCallback(Callback):
         self.interval = natural_interval(self.schedule) if interval is None else interval
         check_choice("interval", self.interval, ("step", "epoch"))
         self.plateau = plateau
+        self.values = tuple(values)
+        for value in self.values:
+            if not isinstance(value, ScheduledValue):
+                raise ConfigValueError("values", value, "ScheduledValue instances, e.g. ScheduledValue('weight_decay', CosineDecay())")
+        if not isinstance(rebind, bool):
+            raise ConfigValueError("rebind", rebind, "true or false")
+        self.rebind = rebind
         self.base_lrs: list[list[float]] | None = None
-        self._bound: Schedule | None = None
-        self._applied: tuple[int, float] | None = None
-        self._groups: list[tuple[dict[str, Any], float]] = []
+        self.base_values: dict[str, list[list[float | None]]] = {}
+        self.bound: Schedule | None = None
+        self._binding: reconcile.Binding | None = None
+        self._writers: dict[str, list[_Writer]] = {"step": [], "epoch": []}
+        self._applied: dict[str, tuple[int, float] | None] = {"step": None, "epoch": None}
+        self._step_writers: list[_Writer] = []
+        self._restored: dict[str, Any] | None = None
+        self._fitting = _WeakTrainer()
         self._names = _Names()
 
     def __repr__(self) -> str:
-        return f"ScheduleCallback(schedule={self.schedule!r}, interval={self.interval!r}, plateau={self.plateau!r})"
+        extra = f", values={list(self.values)!r}" if self.values else ""
+        extra += ", rebind=True" if self.rebind else ""
+        return f"ScheduleCallback(schedule={self.schedule!r}, interval={self.interval!r}, plateau={self.plateau!r}{extra})"
 
-    def use_config_names(self, schedule: str = "schedule", plateau: str = "plateau") -> ScheduleCallback:
-        """Makes error messages name config keys (``schedule.monitor``) rather than Python arguments.
+    def use_config_names(
+        self, schedule: str = "schedule", plateau: str = "plateau", values: Sequence[str] = ()
+    ) -> ScheduleCallback:
+        """Makes error messages name config keys (``schedule.monitor``, ``wd_schedule``) rather than Python arguments.
 
         Called by the Hydra target :func:`lrsched_pl.config.schedule_callback`; ``plateau`` is ``"schedule"`` for
-        ``schedule=plateau``, whose keys are the plateau's.
+        ``schedule=plateau``, whose keys are the plateau's; ``values`` names each of ``values``.
         """
-        self._names = _Names(schedule, plateau)
+        self._names = _Names(schedule, plateau, values)
         return self
 
     @property
     @override
     def state_key(self) -> str:
         # one fixed key: a resume under another schedule still finds the base LRs and reports the change
-        # (load_state_dict); Lightning reads this on every hook call, so it is a constant, not built each time
+        # (reconcile.restore); Lightning reads this on every hook call, so it is a constant, not built each time
         return "ScheduleCallback"
 
     # ---- hooks: guard, then delegate -------------------------------------------------------------------------
@@ -111,33 +141,36 @@ class ScheduleCallback(Callback):
                 f"optimizer, the model now has {groups}. Resume with the optimizer setup the checkpoint was "
                 "written with, or start a new run without `ckpt_path`."
             )
-        if self.interval == "step" and not pl_module.automatic_optimization and len(trainer.optimizers) > 1:
+        intervals = {self.interval, *(v.interval for v in self.values)}
+        if "step" in intervals and not pl_module.automatic_optimization and len(trainer.optimizers) > 1:
             raise RuntimeError(
                 f"{self._names.schedule_key('interval', 'step')} counts optimizer steps with `trainer.global_step`, "
                 "which under manual optimization counts every `optimizer.step()` call of each of the "
                 f"{len(trainer.optimizers)} optimizers. Use {self._names.schedule_key('interval', 'epoch')}, or step "
                 "a single optimizer."
             )
+        self._fitting = _WeakTrainer(trainer)
+        restored = self._restored if trainer.ckpt_path else None
+        times = {"step": trainer.global_step, "epoch": _epochs(trainer)}
+        self._binding = reconcile.binding(restored, _lengths(trainer), times, self.rebind)
         self._bind(trainer)
-        self._check_restored(trainer)
-        check_momentum(trainer.optimizers, self._bound, self._length, self._names.schedule_key("cycle_momentum", False))
-        self._groups = [  # (param group, its lr0), walked on every write
-            (group, lr0) for opt, lr0s in zip(trainer.optimizers, self.base_lrs) for group, lr0 in zip(opt.param_groups, lr0s)
-        ]
-        self._applied = None
-        self._apply(self._time(trainer))
+        reconcile.check_restored(self, trainer, times[self.interval], restored)
+        self._restored = None
+        self._applied = {"step": None, "epoch": None}
+        for interval in ("step", "epoch"):
+            self._apply(interval, times[interval])
 
     @override
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
-        if self.interval == "step" and self._applied is not None:
+        if self._step_writers:
             t = trainer.global_step  # unchanged on accumulation micro-batches: then there is nothing to do
-            if t != self._applied[0]:
-                self._apply(t)
+            if t != self._applied["step"][0]:  # type: ignore[index]
+                self._apply("step", t)
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.interval == "epoch":
-            self._apply(self._time(trainer))
+        if self._writers["epoch"]:
+            self._apply("epoch", _epochs(trainer))
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -146,33 +179,40 @@ class ScheduleCallback(Callback):
         metric = self._read_monitor(trainer)
         if metric is None:  # not logged, and the plateau is not strict: this validation is skipped
             return
-        t = self._time(trainer)
-        lrs = [self._bound(t, lr0) for group in self.base_lrs for lr0 in group]
-        if self.plateau.step(metric, lrs):
-            self._apply(t)
+        times = {"step": trainer.global_step, "epoch": _epochs(trainer)}
+        lrs = [w.unreduced(times[w.interval]) for ws in self._writers.values() for w in ws if w.key == LR]
+        if self.plateau.step(metric, [lr for group in lrs for lr in group]):
+            for interval in ("step", "epoch"):
+                self._apply(interval, times[interval])
 
     # ---- checkpointing ---------------------------------------------------------------------------------------
 
     @override
     def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint needs to continue the same LR curve, as plain Python values (``weights_only`` loads).
+        """What a checkpoint needs to continue the same curves, as plain Python values (``weights_only`` loads).
 
-        ``base_lrs`` and ``plateau`` are the state. ``schedule``, ``bound`` (the schedule resolved against the run's
-        length), ``interval`` and ``plateau_settings`` record the config it was written under, so that a resume
-        with another config is reported (:meth:`load_state_dict`). ``validation_pending`` is true for a checkpoint
-        written between a training batch and the validation due right after it (:meth:`_validation_pending`).
+        ``base_lrs``, ``base_values`` (every other scheduled key's configured value per group), ``plateau``,
+        ``lengths`` (what the schedules were first bound to) and ``warps`` (rebinds since) are the state.
+        ``schedule``, ``bound``, ``interval``, ``values`` and ``plateau_settings`` record the config it was written
+        under, so that a resume under another config is reported (:mod:`lrsched_pl.reconcile`).
+        ``validation_pending`` marks a checkpoint written before a validation Lightning will not re-run.
         """
-        bound = getattr(self, "_bound", None)
-        if bound is None:  # not trained since a load_state_dict: hand back what was loaded
-            restored = getattr(self, "_restored", None) or {}
+        if self.bound is None:  # not trained since a load_state_dict: hand back what was loaded
+            restored = self._restored or {}
             bound_repr, pending = restored.get("bound"), bool(restored.get("validation_pending"))
+            lengths, warps = restored.get("lengths"), restored.get("warps") or []
         else:
-            bound_repr, pending = repr(bound), self._validation_pending()
+            bound_repr, pending = repr(self.bound), reconcile.validation_pending(self._fitting())
+            lengths, warps = self._binding.first, [list(w) for w in self._binding.warps]  # type: ignore[union-attr]
         return {
             "base_lrs": self.base_lrs,
+            "base_values": self.base_values,
             "schedule": repr(self.schedule),
             "bound": bound_repr,
             "interval": self.interval,
+            "values": [repr(v) for v in self.values],
+            "lengths": lengths,
+            "warps": warps,
             "plateau": self.plateau.state_dict() if self.plateau is not None else None,
             "plateau_settings": self.plateau.settings() if self.plateau is not None else None,
             "validation_pending": pending,
@@ -180,73 +220,72 @@ class ScheduleCallback(Callback):
 
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        """Restores the base LRs and the plateau; every difference from the checkpoint's config is warned about.
-
-        What happens (never a silent half-restore):
-
-        - Same schedule, interval and plateau settings: all is restored, the LR curve continues exactly.
-        - Another schedule or interval: the base LRs and the plateau state are restored and the new schedule is
-          evaluated at the restored time, so the LR may jump at the first step (warning). A schedule of another
-          class, or another interval, changes this callback's ``state_key``: its state is then not found at all,
-          which :meth:`_check_restored` reports when training starts.
-        - Other plateau settings: the state is restored and continues under the new settings (warning); with
-          another ``monitor`` or ``mode`` the old best means nothing, so only the plateau's ``scale`` (the
-          reductions so far) is kept and the best and counters start afresh (warning).
-        - A plateau in the checkpoint, none now: its reductions are dropped (warning). A plateau now, none in the
-          checkpoint: it starts afresh (warning).
-        - ``validation_pending``: Lightning will not run that validation, so the plateau misses it (warning).
+        """Restores the base values and the plateau; every difference from the checkpoint's config is warned about
+        (:func:`lrsched_pl.reconcile.restore`).
 
         Raises:
             CheckpointError: On a state that cannot be resumed (:func:`lrsched_pl.checkpoint.check_schedule_state`).
         """
-        check_schedule_state(state_dict)  # NaN or negative LRs, a scale outside (0, 1]...: refused, never trained on
-        self.base_lrs = state_dict.get("base_lrs")
-        self._restored = state_dict
-        old = (state_dict.get("schedule"), state_dict.get("interval"))
-        if None not in old and old != (repr(self.schedule), self.interval):
-            rank_zero_warn(
-                f"ScheduleCallback: the checkpoint was written with schedule {old[0]} (interval {old[1]}), this run "
-                f"uses {self.schedule!r} (interval {self.interval}). The base LRs {self.base_lrs} and the plateau "
-                "state are restored and the new schedule is evaluated at the restored step/epoch, so the LR may jump "
-                "at the first step. Start a new run without `ckpt_path` to begin the new schedule at t = 0."
-            )
-        self._load_plateau(state_dict.get("plateau"), state_dict.get("plateau_settings"))
-        if state_dict.get("validation_pending") and self.plateau is not None:
-            rank_zero_warn(
-                "ScheduleCallback: this checkpoint was written after a training batch and before the validation due "
-                "right after it (e.g. by `ModelCheckpoint(every_n_train_steps=...)` on the last batch of an epoch). "
-                "Lightning does not run that validation when resuming, so the plateau on "
-                f"`{self.plateau.monitor}` misses one observation and the LR may differ from an uninterrupted run's "
-                "from here on. For exact resumes, resume from checkpoints written at the end of a validation "
-                "(`ModelCheckpoint` with `every_n_epochs`, or an `every_n_train_steps` that falls between validations)."
-            )
+        reconcile.restore(self, state_dict)
 
     # ---- the work --------------------------------------------------------------------------------------------
 
-    def _time(self, trainer: pl.Trainer) -> int:
-        if self.interval == "step":
-            return trainer.global_step
-        # `processed` counts the epoch that is ending already in `on_train_epoch_end` (`current_epoch` only
-        # after it), and equals `current_epoch` in `on_train_start`, also after a restore.
-        return trainer.fit_loop.epoch_progress.current.processed
-
-    def _bind(self, trainer: pl.Trainer) -> None:
-        if self.interval == "step":
-            length = trainer.estimated_stepping_batches
-        else:
-            length = trainer.max_epochs if trainer.max_epochs not in (None, -1) else None
-        if length is not None and not math.isfinite(length):
-            length = None
-        self._length = None if length is None else int(length)
+    def _all_values(self, lengths: dict[str, int | None]) -> tuple[list[ScheduledValue], list[str]]:
+        """The LR's scheduled value, its cycled momentum (``onecycle``, ``cyclic``), then ``values``; with names."""
+        lr = ScheduledValue(LR, self.schedule, self.interval)
+        found, names = [lr], [self._names.schedule]
         try:
-            self._bound = self.schedule.bind(self._length)
-            for group in self.base_lrs:
-                for lr0 in group:
-                    self._bound.check_lr(lr0)
-                    if self.plateau is not None:
-                        self.plateau.check_lr(lr0)
+            probe = self.schedule.bind(lengths[self.interval])
         except ConfigValueError as err:
             raise err.under(self._names.schedule) from None
+        if cycles_momentum(probe, lengths[self.interval]):
+            found.append(ScheduledValue(MOMENTUM, CycledMomentum(self.schedule), self.interval))
+            names.append(self._names.schedule_key("cycle_momentum", False) + " (the schedule cycles momentum)")
+        found += self.values
+        names += self._names.values(self.values)
+        return found, names
+
+    def _bind(self, trainer: pl.Trainer) -> None:
+        """Binds every scheduled value to the run's length and decides which param groups each one writes."""
+        binding = self._binding
+        values, names = self._all_values(binding.ends())
+        if len(values) > 1 and isinstance(values[1].schedule, CycledMomentum):
+            for opt in trainer.optimizers:
+                if not all(has_key(g, MOMENTUM) for g in opt.param_groups):
+                    raise RuntimeError(
+                        f"The schedule cycles momentum, but {type(opt).__name__} has neither `momentum` nor `betas`. "
+                        f"Set {self._names.schedule_key('cycle_momentum', False)}, or use an optimizer with momentum "
+                        "(SGD, RMSprop, Adam...)."
+                    )
+        assigned = assign(values, trainer.optimizers, names)
+        for value in values[1:]:
+            if value.key != LR and value.key not in self.base_values:
+                self.base_values[value.key] = [
+                    [read(g, value.key) if has_key(g, value.key) else None for g in opt.param_groups]
+                    for opt in trainer.optimizers
+                ]
+        self._writers = {"step": [], "epoch": []}
+        for value, name, groups in zip(values, names, assigned):
+            first, warps = binding.for_interval(value.interval)
+            try:
+                bound = rebound(value.schedule, first, warps)
+            except ConfigValueError as err:
+                raise err.under(name) from None
+            base = self.base_lrs if value.key == LR else self.base_values[value.key]
+            where_base = {(i, j): v for i, row in enumerate(base) for j, v in enumerate(row) if v is not None}
+            writer = _Writer(value, bound, targets(value, groups, where_base), self.plateau)
+            if value.key == LR:
+                for target in writer.targets:
+                    try:
+                        bound.check_lr(target.v0)
+                        if self.plateau is not None:
+                            self.plateau.check_lr(target.v0)
+                    except ConfigValueError as err:
+                        raise err.under(name) from None
+            self._writers[value.interval].append(writer)
+            if value is values[0]:
+                self.bound = bound
+        self._step_writers = self._writers["step"]
 
     def _read_monitor(self, trainer: pl.Trainer) -> float | None:
         """This validation's monitored value, the same on every rank; ``None`` when skipped (``strict=False``).
@@ -289,140 +328,69 @@ class ScheduleCallback(Callback):
             return None
         return float(total[0].item()) / ranks
 
-    def _apply(self, t: int) -> None:
-        """Writes the LR (and momentum, where the schedule cycles it) of time ``t`` into every param group."""
-        plateau = self.plateau
-        key = (t, plateau.scale if plateau is not None else 1.0)
-        if key == self._applied:
+    def _apply(self, interval: str, t: int) -> None:
+        """Writes every value of ``interval`` at time ``t`` (again only when ``t`` or the plateau's scale moved)."""
+        key = (t, self.plateau.scale if self.plateau is not None else 1.0)
+        if key == self._applied[interval]:
             return
-        scale, shift = self._bound.affine(t)
-        if plateau is None:
-            for group, lr0 in self._groups:
-                group["lr"] = scale * lr0 + shift
-        else:  # max(lr * plateau.scale, plateau.min_lr), folded into the affine map
+        for writer in self._writers[interval]:
+            writer.write(t)
+        self._applied[interval] = key
+
+
+class _Writer:
+    """One scheduled value, bound, with the param groups it writes: ``v = scale(t) * v0 + shift(t)``.
+
+    LR writers fold the plateau in: ``max((scale * v0 + shift) * p, min_lr)``.
+    """
+
+    __slots__ = ("key", "interval", "bound", "targets", "plateau", "_betas")
+
+    def __init__(self, value: ScheduledValue, bound: Schedule, targets: list[Any], plateau: ReducePlateau | None) -> None:
+        self.key, self.interval, self.bound, self.targets = value.key, value.interval, bound, targets
+        self.plateau = plateau if value.key == LR else None
+        self._betas = value.key == MOMENTUM and any("betas" in tg.group for tg in targets)
+
+    def unreduced(self, t: int) -> list[float]:
+        scale, shift = self.bound.affine(t)
+        return [scale * tg.v0 + shift for tg in self.targets]
+
+    def write(self, t: int) -> None:
+        scale, shift = self.bound.affine(t)
+        key, plateau = self.key, self.plateau
+        if plateau is not None:
             p, floor = plateau.scale, plateau.min_lr
             scale, shift = scale * p, shift * p
-            for group, lr0 in self._groups:
-                lr = scale * lr0 + shift
-                group["lr"] = lr if lr > floor else floor
-        momentum = self._bound.momentum(t)
-        if momentum is not None:
-            for group, _ in self._groups:
-                set_momentum(group, momentum)
-        self._applied = key
-
-    # ---- resume checks (private helpers) ---------------------------------------------------------------------
-
-    def _load_plateau(self, state: dict[str, Any] | None, settings: dict[str, Any] | None) -> None:
-        """Restores the plateau state, by the policy of :meth:`load_state_dict`."""
-        if self.plateau is None:
-            if state is not None and state.get("scale", 1.0) != 1.0:
-                rank_zero_warn(
-                    f"ScheduleCallback: the checkpoint has a plateau that had reduced the LR by a factor of "
-                    f"{state['scale']}, this run has no plateau: that reduction is dropped and the LR returns to the "
-                    "schedule's own value."
-                )
-            return
-        if state is None:
-            rank_zero_warn(
-                f"ScheduleCallback: the checkpoint has no plateau state; the plateau on `{self.plateau.monitor}` "
-                "starts afresh (no best value, no reduction)."
-            )
-            return
-        now = self.plateau.settings()
-        changed = {k: (v, now[k]) for k, v in (settings or {}).items() if k in now and k != "strict" and now[k] != v}
-        if "monitor" in changed or "mode" in changed:
-            self.plateau.load_state_dict({**type(self.plateau)(**now).state_dict(), "scale": state["scale"]})
-            what = "; ".join(f"`{k}` {a!r} -> {b!r}" for k, (a, b) in changed.items())
-            rank_zero_warn(
-                f"ScheduleCallback: the plateau's settings changed since the checkpoint ({what}). Its best value "
-                f"{state['best']} cannot be compared with the new metric, so only its reductions so far (scale "
-                f"{state['scale']}) are kept; the best value and the counters start afresh."
-            )
-            return
-        self.plateau.load_state_dict(state)
-        if changed:
-            what = "; ".join(f"`{k}` {a!r} -> {b!r}" for k, (a, b) in changed.items())
-            rank_zero_warn(
-                f"ScheduleCallback: the plateau's settings changed since the checkpoint ({what}). Its state (best "
-                f"{state['best']}, {state['num_bad']} bad validations, cooldown {state['cooldown_counter']}, scale "
-                f"{state['scale']}) is restored and continues under the new settings."
-            )
-
-    def _check_restored(self, trainer: pl.Trainer) -> None:
-        """Resume checks that need the Trainer; ``on_train_start`` calls it right after ``self._bind(trainer)``.
-
-        Keeps a weak reference to the Trainer for :meth:`_validation_pending`, and warns when resuming from a
-        checkpoint that holds no state of this callback (written without it, or under another ``state_key``), or
-        whose schedule resolved differently against the run's length (e.g. ``cosine`` with ``total: null`` after
-        ``trainer.max_epochs`` changed).
-        """
-        self._fitting = _WeakTrainer(trainer)
-        restored, self._restored = getattr(self, "_restored", None), None
-        if trainer.ckpt_path is None:
-            return
-        t = self._time(trainer)
-        if restored is None or restored.get("base_lrs") is None:
-            rank_zero_warn(
-                f"ScheduleCallback: resuming from {trainer.ckpt_path}, which holds no state of this callback (it was "
-                "written without a ScheduleCallback, or with another schedule class or interval, which are part of "
-                "the callback's `state_key`). The LR of each param group as restored from the checkpoint's "
-                f"optimizer, {self.base_lrs}, is taken as lr0, the schedule continues at the restored t = {t}, and "
-                "the plateau, if any, starts afresh. Start a new run without `ckpt_path` to begin the schedule at "
-                "t = 0."
-            )
-            return
-        old, new = restored.get("bound"), repr(self._bound)
-        if old is not None and restored.get("schedule") == repr(self.schedule) and old != new:
-            rank_zero_warn(
-                f"ScheduleCallback: the schedule resolves against this run's length as {new}, but as {old} in the "
-                f"run that wrote the checkpoint (the run's length changed: `max_epochs`, `max_steps`, batches or "
-                f"devices). The LR follows the new curve from the restored t = {t}, so it may jump there."
-            )
-
-    def _validation_pending(self) -> bool:
-        """Whether a checkpoint written now falls between a training batch and the validation due after it.
-
-        That is a checkpoint written in ``on_train_batch_end`` (``ModelCheckpoint(every_n_train_steps=...)``) on a
-        batch that validation follows. Lightning 2.6 does not run that validation when it resumes from such a
-        checkpoint (``_TrainingEpochLoop`` skips it), so a plateau cannot observe it.
-        """
-        fitting = getattr(self, "_fitting", None)
-        trainer = fitting() if fitting is not None else None
-        if trainer is None or not trainer.training or trainer.sanity_checking:
-            return False
-        loop = trainer.fit_loop.epoch_loop
-        done = loop.batch_progress.current
-        if not (done.ready == done.processed and done.completed == done.processed - 1):  # not in on_train_batch_end
-            return False
-        try:  # the same test Lightning makes right after this batch; private, so absent in another version
-            return bool(loop._should_check_val_fx(trainer.fit_loop._data_fetcher))
-        except AttributeError:
-            return False
+            for tg in self.targets:
+                v = scale * tg.v0 + shift
+                tg.group[key] = v if v > floor else floor
+        elif self._betas:
+            for tg in self.targets:
+                v = scale * tg.v0 + shift
+                group = tg.group
+                if "betas" in group:
+                    group["betas"] = (v, *group["betas"][1:])
+                else:
+                    group[key] = v
+        else:
+            for tg in self.targets:
+                tg.group[key] = scale * tg.v0 + shift
 
 
-def set_momentum(group: dict[str, Any], value: float) -> None:
-    """Writes SGD-style ``momentum`` or Adam-style ``betas[0]`` (as torch's OneCycleLR and CyclicLR do)."""
-    if "betas" in group:
-        group["betas"] = (value, *group["betas"][1:])
-    else:
-        group["momentum"] = value
+def _epochs(trainer: pl.Trainer) -> int:
+    # `processed` counts the epoch that is ending already in `on_train_epoch_end` (`current_epoch` only after
+    # it), and equals `current_epoch` in `on_train_start`, also after a restore.
+    return trainer.fit_loop.epoch_progress.current.processed
 
 
-def check_momentum(
-    optimizers: list[torch.optim.Optimizer], schedule: Schedule, length: int | None, fix: str = "cycle_momentum=False"
-) -> None:
-    """Refuses a schedule that cycles momentum (at the start or the end: a warmup sets none) on an optimizer that
-    has none; ``fix`` is how the caller turns the cycling off (a config override or a Python argument)."""
-    if schedule.momentum(0) is None and (not length or schedule.momentum(length - 1) is None):
-        return
-    for opt in optimizers:
-        for group in opt.param_groups:
-            if "betas" not in group and "momentum" not in group:
-                raise RuntimeError(
-                    f"The schedule cycles momentum, but {type(opt).__name__} has neither `momentum` nor `betas`. "
-                    f"Set {fix}, or use an optimizer with momentum (SGD, RMSprop, Adam...)."
-                )
+def _lengths(trainer: pl.Trainer) -> dict[str, int | None]:
+    """The run's length in optimizer steps and in epochs (``None``: unknown or infinite)."""
+    steps = trainer.estimated_stepping_batches
+    epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else None
+    return {
+        "step": int(steps) if steps is not None and math.isfinite(steps) else None,
+        "epoch": int(epochs) if epochs is not None else None,
+    }
 
 
 class _WeakTrainer:
@@ -458,9 +426,15 @@ class _Names:
         plateau: The config key of the plateau node (``"plateau"``, or ``"schedule"`` for ``schedule=plateau``).
     """
 
-    def __init__(self, schedule: str | None = None, plateau: str | None = None) -> None:
-        self.schedule, self._plateau = schedule or "schedule", plateau
+    def __init__(self, schedule: str | None = None, plateau: str | None = None, values: Sequence[str] = ()) -> None:
+        self.schedule, self._plateau, self._values = schedule or "schedule", plateau, list(values)
         self._config = schedule is not None
+
+    def values(self, values: Sequence[ScheduledValue]) -> list[str]:
+        """How messages name each of ``values``: its config key, or ``values[i]`` (its label) in Python."""
+        if self._config and len(self._values) == len(values):
+            return list(self._values)
+        return [f"values[{i}] ({v.label})" for i, v in enumerate(values)]
 
     def schedule_key(self, key: str, value: Any) -> str:
         if self._config:
