@@ -173,6 +173,15 @@ PARAM_GROUPS: dict[str, Spec] = {
         "no_decay": BOOL,
         "patterns": _PATTERNS,
     },
+    "lrsched_pl.param_groups.Modules": {
+        "groups": Rule(lambda v: isinstance(v, dict) and len(v) > 0 and all(
+            NAME.test(k) and isinstance(x, list) and len(x) > 0 and all(NAME.test(y) for y in x) for k, x in v.items()),
+            "a map {group name: [module-name patterns]}, e.g. {head: [net.4]}"),
+        "rest": NAME,
+        "lr_scale": optional(Rule(lambda v: isinstance(v, dict) and all(
+            isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0 for x in v.values()),
+            "a map {group name: factor > 0}, e.g. {head: 10}")),
+    },
 }
 
 # `_target_` -> its spec; keys given to the class by the run itself (the model's `optimizer`) are not in the config.

@@ -29,7 +29,7 @@ from lrsched_pl.errors import ConfigValueError, check_choice
 from lrsched_pl.plateau import ReducePlateau
 from lrsched_pl.rebind import rebound
 from lrsched_pl.schedules import Constant, Schedule
-from lrsched_pl.values import LR, MOMENTUM, CycledMomentum, ScheduledValue, assign, cycles_momentum, has_key, read, targets
+from lrsched_pl.values import LR, MOMENTUM, WEIGHT_DECAY, CycledMomentum, ScheduledValue, assign, cycles_momentum, has_key, read, targets
 
 
 class ScheduleCallback(Callback):
@@ -122,6 +122,7 @@ class ScheduleCallback(Callback):
 
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        _log_scheduled_keys(trainer, {v.key for v in self.values} | ({MOMENTUM} if _cycles(self.schedule) else set()))
         if trainer.lr_scheduler_configs:
             names = [type(c.scheduler).__name__ for c in trainer.lr_scheduler_configs]
             raise RuntimeError(
@@ -375,6 +376,23 @@ class _Writer:
         else:
             for tg in self.targets:
                 tg.group[key] = scale * tg.v0 + shift
+
+
+def _log_scheduled_keys(trainer: pl.Trainer, keys: set[str]) -> None:
+    """Turns on ``LearningRateMonitor``'s ``log_weight_decay`` / ``log_momentum`` where those are scheduled, so
+    TensorBoard shows every scheduled value at every step (before the monitor's own ``on_train_start``)."""
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    for callback in trainer.callbacks:
+        if isinstance(callback, LearningRateMonitor):
+            callback.log_weight_decay = callback.log_weight_decay or WEIGHT_DECAY in keys
+            callback.log_momentum = callback.log_momentum or MOMENTUM in keys
+
+
+def _cycles(schedule: Schedule) -> bool:
+    from lrsched_pl.config import cycles_momentum as cycles
+
+    return cycles(schedule)
 
 
 def _epochs(trainer: pl.Trainer) -> int:

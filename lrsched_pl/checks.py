@@ -14,6 +14,7 @@ import difflib
 from typing import Any
 
 from lrsched_pl.argspecs import KNOWN, WITH_MOMENTUM
+from lrsched_pl.config import cycles_momentum
 from lrsched_pl.errors import ConfigValueError, UnknownKeyError
 from lrsched_pl.rules import BOOL, NAME, Rule, choice, integer, optional
 from lrsched_pl.signatures import init_params
@@ -83,15 +84,7 @@ def check_node(where: str, node: dict[str, Any], supplied: tuple[str, ...] = ())
     return target
 
 
-def cycles_momentum(schedule: Any) -> bool:
-    """Whether a schedule (a warmup's inner one, any segment of a sequence) writes the momentum."""
-    if getattr(schedule, "cycle_momentum", False):
-        return True
-    inner = [getattr(schedule, "inner", None), *getattr(schedule, "schedules", ())]
-    return any(cycles_momentum(s) for s in inner if s is not None)
-
-
-def check_run(cfg: dict[str, Any], schedule: Any, plateau: Any) -> None:
+def check_run(cfg: dict[str, Any], schedule: Any, plateau: Any, values: dict[str, Any] | None = None) -> None:
     """Checks every node and top-level key of a run config (plain values) besides ``schedule`` and ``plateau``,
     which :func:`lrsched_pl.config.build_parts` built into ``schedule`` and ``plateau`` already.
 
@@ -102,6 +95,7 @@ def check_run(cfg: dict[str, Any], schedule: Any, plateau: Any) -> None:
     NAME("objective", cfg.get("objective"))
     choice("minimize", "maximize")("objective_direction", cfg.get("objective_direction", "minimize"))
     BOOL("lr_find", cfg.get("lr_find", False))
+    BOOL("rebind", cfg.get("rebind", False))
     _check_ckpt_path(cfg.get("ckpt_path"))
     trainer = cfg.get("trainer")
     if not isinstance(trainer, dict):
@@ -127,7 +121,39 @@ def check_run(cfg: dict[str, Any], schedule: Any, plateau: Any) -> None:
             "schedule.cycle_momentum", True,
             f"false with `{optimizer}`, which has no momentum to cycle (or use optimizer=sgd, adam, adamw, rmsprop)",
         )  # fmt: skip
+    _check_values(values or {}, schedule, optimizer, cfg)
     _check_schedule_runs(cfg, callbacks, plateau)
+
+
+def _check_values(values: dict[str, Any], schedule: Any, optimizer: str, cfg: dict[str, Any]) -> None:
+    """The other scheduled values against the optimizer, the LR schedule and the param groups."""
+    for where, value in values.items():
+        if value.key == "momentum" and optimizer.startswith("torch.optim.") and optimizer not in WITH_MOMENTUM:
+            raise ConfigValueError(
+                where, value.schedule.__class__.__name__,
+                f"unset with `{optimizer}`, which has no momentum (or use optimizer=sgd, adam, adamw, rmsprop)",
+            )  # fmt: skip
+        if value.key == "momentum" and value.groups is None and cycles_momentum(schedule):
+            raise ConfigValueError(
+                where, "set", "unset while the schedule cycles the momentum, or set schedule.cycle_momentum=false"
+            )
+        if value.groups is not None and not cfg.get("param_groups") and not _names_groups(cfg):
+            raise ConfigValueError(
+                where, "set",
+                f"a param group's schedule needs named groups: param_groups=no_decay, layer_decay or modules (or a "
+                f"model whose configure_optimizers names its groups); the default param_groups=none has one unnamed group",
+            )  # fmt: skip
+
+
+# Our models, which name param groups only through a `param_groups` builder.
+MODELS_WITHOUT_NAMED_GROUPS = {
+    "lrsched_pl.models.Classifier", "lrsched_pl.models_1d.CNN1D", "lrsched_pl.models_1d.MLP1D", "lrsched_pl.lm.CausalLM"
+}
+
+
+def _names_groups(cfg: dict[str, Any]) -> bool:
+    """Whether the model may name its own param groups: anything but our Classifier without a builder."""
+    return (cfg.get("model") or {}).get("_target_") not in MODELS_WITHOUT_NAMED_GROUPS
 
 
 def _check_takes_param_groups(model: str) -> None:

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from lrsched_pl.compose import Product, Sequence, Warmup, check_warmup_shape
 from lrsched_pl.errors import ConfigValueError, UnknownKeyError, check_float
 from lrsched_pl.plateau import ReducePlateau
+from lrsched_pl.values import LR, MOMENTUM, WEIGHT_DECAY, ScheduledValue
 from lrsched_pl.schedules import (
     Constant,
     CosineDecay,
@@ -86,6 +87,14 @@ def natural_interval(schedule: Schedule | ReducePlateau) -> Literal["step", "epo
         if type(schedule) is option.cls:
             return option.interval
     return "step"
+
+
+def cycles_momentum(schedule: Any) -> bool:
+    """Whether a schedule (a warmup's inner one, any segment of a sequence) writes the momentum."""
+    if getattr(schedule, "cycle_momentum", False):
+        return True
+    inner = [getattr(schedule, "inner", None), *getattr(schedule, "schedules", ())]
+    return any(cycles_momentum(s) for s in inner if s is not None)
 
 
 def _plain(node: DictConfig | dict[str, Any]) -> dict[str, Any]:
@@ -196,13 +205,96 @@ def build_parts(schedule: Node, plateau: Node | None = None) -> tuple[Schedule, 
     return sched, interval, own or on_top
 
 
-def schedule_callback(schedule: Node, plateau: Node | None = None) -> Any:
+# The config groups of the other scheduled values, and the param-group key each one writes.
+VALUE_GROUPS = {"wd_schedule": WEIGHT_DECAY, "momentum_schedule": MOMENTUM}
+
+
+def build_value(node: Node | str, where: str, key: str, groups: tuple[str, ...] | None = None) -> ScheduledValue:
+    """A :class:`~lrsched_pl.values.ScheduledValue` from a schedule node plus ``start`` and ``groups``.
+
+    Raises:
+        ConfigValueError: Naming ``where.<key>`` (``wd_schedule.min_lr``).
+    """
+    if not isinstance(node, (str, dict, DictConfig)):
+        shown = OmegaConf.to_container(node) if OmegaConf.is_config(node) else node
+        raise ConfigValueError(where, shown, "a schedule node with a `name` (e.g. {name: cosine})")
+    values = {"name": node} if isinstance(node, str) else _plain(node)
+    start, own_groups = values.pop("start", None), values.pop("groups", None)
+    if values.get("name") == "plateau":
+        raise ConfigValueError(f"{where}.name", "plateau", "a schedule: the plateau reduces only the LR (plateau=...)")
+    if groups is not None and own_groups is not None:
+        raise ConfigValueError(f"{where}.groups", own_groups, f"unset: the group is the one it is under, {groups[0]}")
+    schedule, interval, _ = _build_option(values, where, None)
+    if cycles_momentum(schedule):
+        raise ConfigValueError(
+            f"{where}.cycle_momentum", True, "false: only `schedule=` cycles the momentum (or use momentum_schedule=)"
+        )
+    if key == MOMENTUM:
+        check_float(f"{where}.min_lr", schedule.min_lr, low=0.0, high=1.0, high_open=True)
+        if start is not None:
+            check_float(f"{where}.start", start, low=0.0, high=1.0, high_open=True)
+    elif start is not None:
+        check_float(f"{where}.start", start, low=0.0, low_open=key == LR)
+    try:
+        return ScheduledValue(key, schedule, interval, groups if groups is not None else own_groups, start)
+    except ConfigValueError as err:
+        raise err.under(where) from None
+
+
+def build_values(
+    weight_decay: Node | None = None,
+    momentum: Node | None = None,
+    groups: Node | None = None,
+    schedule: Node | None = None,
+) -> tuple[list[ScheduledValue], list[str]]:
+    """The scheduled values of ``wd_schedule``, ``momentum_schedule`` and ``group_schedules``, with their keys.
+
+    ``group_schedules`` maps a param-group name to ``{key: schedule node}`` (``key`` ``lr``, ``weight_decay``,
+    ``momentum`` or any numeric param-group key); a node may be an option name (``constant``). A node without a
+    ``name`` changes keys of the schedule that key follows for every group (``schedule`` for ``lr``,
+    ``wd_schedule``, ``momentum_schedule``): ``group_schedules.head.lr.warmup=0`` is the shared LR schedule
+    without its warmup.
+    """
+    found: list[tuple[ScheduledValue, str]] = []
+    for where, node in (("wd_schedule", weight_decay), ("momentum_schedule", momentum)):
+        if node is not None:
+            found.append((build_value(node, where, VALUE_GROUPS[where]), where))
+    per_group = _plain(groups) if groups is not None else {}
+    if not isinstance(per_group, dict):
+        raise ConfigValueError("group_schedules", groups, "a map: param-group name -> {key: schedule node}")
+    for group, keys in per_group.items():
+        if not isinstance(keys, dict) or not keys:
+            raise ConfigValueError(
+                f"group_schedules.{group}", keys, "a map of param-group keys (lr, weight_decay, momentum...) to schedule nodes"
+            )
+        shared = {LR: schedule, WEIGHT_DECAY: weight_decay, MOMENTUM: momentum}
+        for key, node in keys.items():
+            where = f"group_schedules.{group}.{key}"
+            base = shared.get(str(key))
+            if isinstance(node, (dict, DictConfig)) and "name" not in node and base is not None:
+                base = {k: v for k, v in _plain(base).items() if k not in ("start", "groups")}
+                if base.get("name") != "plateau":
+                    node = {**base, **_plain(node)}
+            found.append((build_value(node, where, str(key), (str(group),)), where))
+    return [v for v, _ in found], [w for _, w in found]
+
+
+def schedule_callback(
+    schedule: Node,
+    plateau: Node | None = None,
+    weight_decay: Node | None = None,
+    momentum: Node | None = None,
+    groups: Node | None = None,
+    rebind: bool = False,
+) -> Any:
     """Hydra target of ``callbacks.lr_schedule``: a :class:`~lrsched_pl.callback.ScheduleCallback` from nodes."""
     from lrsched_pl.callback import ScheduleCallback
 
     sched, interval, plateau_ = build_parts(schedule, plateau)
     plateau_key = "plateau" if plateau is not None else "schedule"
-    return ScheduleCallback(sched, interval=interval, plateau=plateau_).use_config_names("schedule", plateau_key)
+    values, names = build_values(weight_decay, momentum, groups, schedule)
+    callback = ScheduleCallback(sched, interval=interval, plateau=plateau_, values=values, rebind=rebind)
+    return callback.use_config_names("schedule", plateau_key, names)
 
 
 def validate(cfg: DictConfig) -> None:
@@ -224,7 +316,16 @@ def validate(cfg: DictConfig) -> None:
                 part.check_lr(lr)
         except ConfigValueError as err:
             raise err.under(where) from None
-    check_run(plain, sched, plateau)
+    values, names = build_values(
+        cfg.get("wd_schedule"), cfg.get("momentum_schedule"), cfg.get("group_schedules"), cfg.schedule
+    )
+    for value, where in zip(values, names):
+        if value.key == LR:
+            try:
+                value.schedule.check_lr(value.start if value.start is not None else lr)
+            except ConfigValueError as err:
+                raise err.under(where) from None
+    check_run(plain, sched, plateau, dict(zip(names, values)))
 
 
 def plain_config(cfg: DictConfig) -> dict[str, Any]:

@@ -10,6 +10,8 @@ scales every group's own LR by the same factor, so the ratios between groups sur
 - ``param_groups=no_decay``: :class:`NoDecay`, no weight decay on biases and normalization weights (AdamW practice).
 - ``param_groups=layer_decay``: :class:`LayerDecay`, ``lr · decay^(depth − layer)`` per layer (timm
   ``param_groups_layer_decay``, BEiT/ELECTRA fine-tuning).
+- ``param_groups=modules``: :class:`Modules`, named groups by module name (a ``head`` and a ``backbone``), each with
+  its own LR scale; with ``group_schedules.<name>.<key>`` each gets its own schedule.
 
 A model takes a builder as its ``param_groups`` argument and builds its optimizer with :func:`make_optimizer`, as
 :class:`lrsched_pl.models.Classifier` does.
@@ -170,6 +172,56 @@ class LayerDecay:
             group = groups.setdefault(key, {"name": key, "params": [], "lr_scale": scale, **extra})
             group["params"].append(p)
         return sorted(groups.values(), key=lambda g: (g["name"].split("_")[1].zfill(6), g["name"]))
+
+
+@dataclass(frozen=True)
+class Modules:
+    """Named groups by module name: each parameter joins the first group one of whose patterns matches its name,
+    the rest join ``rest``; group ``name`` trains at ``lr · lr_scale[name]`` (default 1). Frozen parameters are left
+    out.
+
+    Args:
+        groups: ``{group name: [module-name patterns]}`` (globs or prefixes), matched in order.
+        rest: The name of the group of every other parameter (left out when empty).
+        lr_scale: ``{group name: factor}`` on the optimizer's LR, > 0.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(2, 2), nn.Linear(2, 1))
+        >>> [(g["name"], len(g["params"]), g["lr_scale"]) for g in Modules({"head": ["1"]}, lr_scale={"head": 10.0})(model)]
+        [('head', 2, 10.0), ('backbone', 2, 1.0)]
+    """
+
+    groups: dict[str, Sequence[str]]
+    rest: str = "backbone"
+    lr_scale: dict[str, float] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.groups, dict) or not self.groups:
+            raise ConfigValueError("groups", self.groups, "a map {group name: [module-name patterns]}, e.g. {head: [net.4]}")
+        for name, patterns in self.groups.items():
+            _check_patterns(f"groups.{name}", patterns, empty_ok=False)
+        if not isinstance(self.rest, str) or not self.rest or self.rest in self.groups:
+            raise ConfigValueError("rest", self.rest, f"a group name other than {sorted(self.groups)}")
+        for name, scale in (self.lr_scale or {}).items():
+            if name not in (*self.groups, self.rest):
+                raise ConfigValueError(f"lr_scale.{name}", scale, f"keyed by a group: {[*self.groups, self.rest]}")
+            check_float(f"lr_scale.{name}", scale, low=0.0, low_open=True)
+
+    def __call__(self, model: nn.Module) -> list[dict[str, Any]]:
+        found: dict[str, list[nn.Parameter]] = {name: [] for name in (*self.groups, self.rest)}
+        for pname, p in model.named_parameters():
+            if p.requires_grad:
+                group = next((g for g, patterns in self.groups.items() if _matches(pname, patterns)), self.rest)
+                found[group].append(p)
+        for name, patterns in self.groups.items():
+            if not found[name]:
+                raise ConfigValueError(
+                    f"param_groups.groups.{name}", list(patterns),
+                    f"patterns that match some trainable parameter of `{type(model).__name__}` (its modules: "
+                    f"{[n for n, _ in model.named_children()]})",
+                )  # fmt: skip
+        scales = self.lr_scale or {}
+        return [{"name": n, "params": ps, "lr_scale": float(scales.get(n, 1.0))} for n, ps in found.items() if ps]
 
 
 def _check_patterns(key: str, value: Any, empty_ok: bool = True) -> None:

@@ -132,7 +132,8 @@ class Target:
 
 
 def group_name(group: dict[str, Any], where: tuple[int, int]) -> str:
-    return str(group.get("name", f"pg{where[1]}"))
+    """A group's ``name``, or ``pg<n>`` counted from 1 as ``LearningRateMonitor`` tags unnamed groups."""
+    return str(group.get("name", f"pg{where[1] + 1}"))
 
 
 def assign(

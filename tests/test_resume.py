@@ -48,9 +48,16 @@ EXTRA = {
         "schedule=step", "schedule.step_size=0.25dur", "plateau=val_loss", "plateau.monitor=val/metric",
         "plateau.patience=0",
     ],
+    # LR + weight decay + momentum schedules, and a param group (pg2) on an LR schedule of its own
+    "values+groups": [
+        "schedule=step", "schedule.step_size=0.25dur", "wd_schedule=cosine", "wd_schedule.groups=[pg1,pg2]", "+group_schedules.pg2.lr.warmup=2",
+        "wd_schedule.start=0.01", "wd_schedule.min_lr=0.05", "momentum_schedule=step", "momentum_schedule.start=0.8",
+        "momentum_schedule.step_size=0.25dur", "+group_schedules.pg2.lr.name=linear", "plateau=val_loss",
+        "plateau.monitor=val/metric", "plateau.patience=0",
+    ],
 }  # fmt: skip
 CASES = {**{option: [f"schedule={option}", *SHORT_RUN.get(option, [])] for option in OPTIONS}, **EXTRA}
-PLATEAU_CASES = ["plateau", "step+plateau"]
+PLATEAU_CASES = ["plateau", "step+plateau", "values+groups"]
 
 # Validation schedules: Trainer arguments and batches per epoch.
 VALIDATION = {
@@ -92,7 +99,9 @@ class Recorder(pl.Callback):
 
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Any) -> None:
         groups = optimizer.param_groups
-        self.steps[trainer.global_step] = [(g["lr"], g.get("momentum"), g.get("betas")) for g in groups]
+        self.steps[trainer.global_step] = [
+            (g["lr"], g.get("momentum"), g.get("betas"), g.get("weight_decay")) for g in groups
+        ]
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not trainer.sanity_checking:
@@ -123,8 +132,12 @@ class Crash(pl.Callback):
 
 def factory(compose, overrides: list[str], interval: str) -> Make:
     """``make() -> ScheduleCallback``: a fresh callback built from the composed Hydra config (composed once)."""
-    cfg = compose(*overrides, f"schedule.interval={interval}")
-    return lambda: schedule_callback(cfg.schedule, cfg.get("plateau"))
+    values = [f"{key}.interval={interval}" for key in ("wd_schedule", "momentum_schedule") if any(
+        o.startswith(f"{key}=") for o in overrides)]  # fmt: skip
+    cfg = compose(*overrides, f"schedule.interval={interval}", *values)
+    return lambda: schedule_callback(
+        cfg.schedule, cfg.get("plateau"), cfg.get("wd_schedule"), cfg.get("momentum_schedule"), cfg.get("group_schedules")
+    )
 
 
 def fit(
