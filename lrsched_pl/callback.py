@@ -153,7 +153,7 @@ class ScheduleCallback(Callback):
         self._fitting = _WeakTrainer(trainer)
         restored = self._restored if trainer.ckpt_path else None
         times = {"step": trainer.global_step, "epoch": _epochs(trainer)}
-        self._binding = reconcile.binding(restored, _lengths(trainer), times, self.rebind)
+        self._binding = reconcile.binding(restored, _lengths(trainer), times, self.rebind, self._depends)
         self._bind(trainer)
         reconcile.check_restored(self, trainer, times[self.interval], restored)
         self._restored = None
@@ -245,6 +245,15 @@ class ScheduleCallback(Callback):
         found += self.values
         names += self._names.values(self.values)
         return found, names
+
+    def _depends(self, interval: str, old: int | None, new: int | None) -> bool:
+        """Whether a schedule of ``interval`` binds differently to run lengths ``old`` and ``new``."""
+        schedules = [self.schedule] if self.interval == interval else []
+        schedules += [v.schedule for v in self.values if v.interval == interval]
+        try:
+            return any(repr(s.bind(old)) != repr(s.bind(new)) for s in schedules)
+        except ConfigValueError:  # a length one of them cannot hold: bound anew, where the error is reported
+            return True
 
     def _bind(self, trainer: pl.Trainer) -> None:
         """Binds every scheduled value to the run's length and decides which param groups each one writes."""

@@ -132,9 +132,11 @@ def check_checkpoint(path: str | Path, model: Any, optimizer: Any = None, seed: 
         )  # fmt: skip
     _check_weights(path, checkpoint["state_dict"], model)
     schedule = (checkpoint.get("callbacks") or {}).get("ScheduleCallback")
-    # a schedule that cycles momentum (onecycle, cyclic) wrote the momentum in use, not the configured one
-    cycled = isinstance(schedule, dict) and "cycle_momentum=True" in str(schedule.get("schedule"))
-    overrides = _check_optimizer(path, checkpoint, optimizer, cycled) if optimizer is not None else []
+    # keys the callback wrote (weight decay, momentum: a schedule's value in use, not the configured one)
+    scheduled = set((schedule.get("base_values") or {}) if isinstance(schedule, dict) else ())
+    if isinstance(schedule, dict) and "cycle_momentum=True" in str(schedule.get("schedule")):
+        scheduled.add("momentum")
+    overrides = _check_optimizer(path, checkpoint, optimizer, scheduled) if optimizer is not None else []
     if schedule is not None:
         try:
             check_schedule_state(schedule)
@@ -185,6 +187,16 @@ def check_schedule_state(state: Any) -> None:
             for j, lr in enumerate(group):
                 if not _real(lr) or not math.isfinite(lr) or lr <= 0:
                     raise refuse(f"the base LR of optimizer {i}, param group {j}", lr, "a finite number > 0")
+    base_values = state.get("base_values") or {}
+    if not isinstance(base_values, dict):
+        raise refuse("`base_values`", base_values, "a dict: param-group key -> lists of values")
+    for key, rows in base_values.items():
+        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+            raise refuse(f"`base_values[{key!r}]`", rows, "a list of lists of values")
+        for i, row in enumerate(rows):
+            for j, v in enumerate(row):
+                if v is not None and (not _real(v) or not math.isfinite(v) or v < 0):
+                    raise refuse(f"the base {key} of optimizer {i}, param group {j}", v, "a finite number >= 0")
     plateau = state.get("plateau")
     if plateau is None:
         return
@@ -228,9 +240,9 @@ def _check_weights(path: Any, saved: Any, model: Any) -> None:
         )  # fmt: skip
 
 
-def _check_optimizer(path: Any, checkpoint: dict[str, Any], optimizer: Any, cycled: bool = False) -> list[str]:
-    """The checkpoint's optimizer state must fit ``optimizer``; returns the hyperparameters it overrides (but the
-    momentum when a schedule ``cycled`` it)."""
+def _check_optimizer(path: Any, checkpoint: dict[str, Any], optimizer: Any, scheduled: set[str] = frozenset()) -> list[str]:
+    """The checkpoint's optimizer state must fit ``optimizer``; returns the hyperparameters it overrides (but those
+    a schedule wrote: ``scheduled``, e.g. ``weight_decay``, ``momentum``)."""
     states = checkpoint.get("optimizer_states")
     if not states:
         raise CheckpointError(
@@ -248,7 +260,7 @@ def _check_optimizer(path: Any, checkpoint: dict[str, Any], optimizer: Any, cycl
             path, f"has {len(saved_groups)} optimizer param groups, this run's {name} has {len(groups)}; {fix}"
         )
     ignore = {"params", "lr", "initial_lr"}
-    quiet = {"foreach", *(("momentum", "betas") if cycled else ())}  # not config values, or set by the schedule
+    quiet = {"foreach", *scheduled, *(("betas",) if "momentum" in scheduled else ())}  # not config values, or scheduled
     overrides = []
     for i, (saved, group) in enumerate(zip(saved_groups, groups)):
         ours, theirs = set(group) - ignore, set(saved) - ignore

@@ -20,6 +20,7 @@ same config continues every curve exactly; every difference is reported, never s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import lightning.pytorch as pl
@@ -91,7 +92,13 @@ def restore(callback: ScheduleCallback, state: dict[str, Any]) -> None:
         )
 
 
-def binding(restored: dict[str, Any] | None, lengths: Lengths, times: dict[str, int], rebind: bool) -> Binding:
+def binding(
+    restored: dict[str, Any] | None,
+    lengths: Lengths,
+    times: dict[str, int],
+    rebind: bool,
+    depends: Callable[[str, int | None, int | None], bool] = lambda interval, old, new: True,
+) -> Binding:
     """The lengths to bind to: the checkpoint's (plus a stretch for each changed length with ``rebind``), or the
     run's own.
 
@@ -100,6 +107,8 @@ def binding(restored: dict[str, Any] | None, lengths: Lengths, times: dict[str, 
         lengths: This run's length per interval (``None``: unknown).
         times: The restored time per interval.
         rebind: Whether to stretch the rest of each curve to a changed length instead of binding anew.
+        depends: ``depends(interval, old, new)``: whether a schedule of that interval binds differently to the two
+            lengths (a step decay does not: nothing to stretch, its curve continues as it was).
     """
     if not restored or not isinstance(restored.get("lengths"), dict):
         return Binding(dict(lengths))
@@ -113,9 +122,11 @@ def binding(restored: dict[str, Any] | None, lengths: Lengths, times: dict[str, 
         return Binding(dict(lengths))
     for interval, now in lengths.items():
         end = ends.get(interval)
-        if end != now and end is not None and now is not None:
+        if end == now or not depends(interval, end, now):
+            continue
+        if end is not None and now is not None:
             was.warps.append((interval, times[interval], end, now))
-        elif end != now:  # a length became unknown or known: nothing to stretch, bind anew
+        else:  # a length became unknown or known: nothing to stretch, bind anew
             return Binding(dict(lengths))
     return was
 
