@@ -20,12 +20,13 @@ import argparse
 import csv
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from omegaconf import DictConfig
 
-from lrsched_pl.config import OPTIONS, build_parts, validate
+from lrsched_pl.config import OPTIONS, build_parts, build_values, validate
 from lrsched_pl.paths import conf_dir
 
 DIGITS = "lrsched_pl.data.DigitsDataModule"
@@ -38,6 +39,8 @@ class Curve:
     Attributes:
         lr: The first param group's LR (``lr0 = optimizer.lr``) at steps ``0 .. len(lr) - 1``.
         momentum: The momentum (or Adam's beta1) at each step; ``None`` when the schedule leaves it alone.
+        values: Every other scheduled value at each step (``wd_schedule``, ``momentum_schedule``,
+            ``group_schedules``), by label: ``weight_decay``, ``lr[head]``.
         steps_per_epoch: Optimizer steps per epoch.
         title: The schedule and what was left out.
     """
@@ -46,6 +49,7 @@ class Curve:
     momentum: list[float] | None
     steps_per_epoch: int
     title: str
+    values: dict[str, list[float]] = field(default_factory=dict)
 
 
 def compose_config(overrides: Sequence[str]) -> DictConfig:
@@ -104,7 +108,37 @@ def curve(overrides: Sequence[str]) -> Curve:
     momentum = [bound.momentum(t) for t in times]
     title = " ".join(overrides) or f"schedule={cfg.schedule.name}"
     title += f" ({interval})" + (", plateau reductions not shown" if plateau else "")
-    return Curve(lrs, momentum if momentum and momentum[0] is not None else None, per_epoch, title)
+    cycled = momentum if momentum and any(m is not None for m in momentum) else None
+    if cycled is not None:  # outside a cycling segment: the configured momentum
+        cycled = [configured(cfg, "momentum") if m is None else m for m in cycled]  # type: ignore[misc]
+    return Curve(lrs, cycled, per_epoch, title, other_values(cfg, total, per_epoch))
+
+
+def configured(cfg: DictConfig, key: str, group: str | None = None) -> float | None:
+    """A param-group key's value as the optimizer config sets it (``lr`` times the builder's ``lr_scale``)."""
+    opt = cfg.optimizer
+    if key == "momentum":
+        value: Any = opt.get("betas", [None])[0] if "betas" in opt else opt.get("momentum")
+    else:
+        value = opt.get(key)
+    if key == "lr" and group is not None and value is not None:
+        value = value * float(((cfg.get("param_groups") or {}).get("lr_scale") or {}).get(group, 1.0))
+    return None if value is None else float(value)
+
+
+def other_values(cfg: DictConfig, total: int, per_epoch: int) -> dict[str, list[float]]:
+    """Every scheduled value besides the LR of ``schedule``, at each optimizer step (where its ``v0`` is known)."""
+    values, _ = build_values(cfg.get("wd_schedule"), cfg.get("momentum_schedule"), cfg.get("group_schedules"), cfg.schedule)
+    out = {}
+    for value in values:
+        v0 = value.start if value.start is not None else configured(cfg, value.key, (value.groups or [None])[0])
+        if v0 is None:
+            continue
+        epochs = math.ceil(total / per_epoch)
+        bound = value.schedule.bind(total if value.interval == "step" else epochs)
+        times = range(total) if value.interval == "step" else [k // per_epoch for k in range(total)]
+        out[value.label] = [bound(t, v0) for t in times]
+    return out
 
 
 def lr_curve(overrides: Sequence[str]) -> list[float]:
@@ -115,9 +149,10 @@ def lr_curve(overrides: Sequence[str]) -> list[float]:
 def write_csv(c: Curve, path: Path) -> None:
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(["step", "epoch", "lr"] + (["momentum"] if c.momentum else []))
+        writer.writerow(["step", "epoch", "lr"] + (["momentum"] if c.momentum else []) + list(c.values))
         for k, lr in enumerate(c.lr):
-            writer.writerow([k, k // c.steps_per_epoch, repr(lr)] + ([repr(c.momentum[k])] if c.momentum else []))
+            row = [k, k // c.steps_per_epoch, repr(lr)] + ([repr(c.momentum[k])] if c.momentum else [])
+            writer.writerow(row + [repr(v[k]) for v in c.values.values()])
 
 
 def plot(c: Curve, path: Path, size: tuple[float, float] = (6.0, 3.2)) -> None:
@@ -127,9 +162,16 @@ def plot(c: Curve, path: Path, size: tuple[float, float] = (6.0, 3.2)) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=size, dpi=100)
+    rows = 1 + len(c.values)
+    fig, axes = plt.subplots(rows, 1, figsize=(size[0], size[1] * (1 + 0.6 * (rows - 1))), dpi=100, squeeze=False,
+                             sharex=True, gridspec_kw={"height_ratios": [1.6] + [1] * (rows - 1)})  # fmt: skip
+    ax = axes[0][0]
+    for (label, series), row in zip(c.values.items(), axes[1:]):
+        row[0].plot(range(len(series)), series, color="tab:green", lw=1.2)
+        row[0].set_ylabel(label, fontsize=8)
+        row[0].grid(alpha=0.3)
     ax.plot(range(len(c.lr)), c.lr, color="tab:blue", lw=1.6)
-    ax.set_xlabel("optimizer step")
+    axes[-1][0].set_xlabel("optimizer step")
     ax.set_ylabel("learning rate", color="tab:blue")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)

@@ -197,3 +197,16 @@ def test_from_the_command_line_a_head_and_a_backbone_each_on_their_schedule(tmp_
         logged = read_scalars(run, tag)
         assert [s for s, _ in logged] == list(range(n)), tag
         assert all(f32_equal(v, formula(s)) for s, v in logged), (tag, logged)
+
+
+def test_the_preview_shows_every_scheduled_value_as_training_would_write_it() -> None:
+    from lrsched_pl.preview import curve
+
+    c = curve(["param_groups=modules", "+group_schedules.head.lr.warmup=0", "schedule=cosine", "schedule.warmup=2",
+               "optimizer.weight_decay=0.01", "wd_schedule=cosine", "wd_schedule.min_lr=0.1", "trainer.max_epochs=1",
+               "+trainer.limit_train_batches=10"])  # fmt: skip
+    n = 10
+    assert list(c.values) == ["weight_decay", "lr[head]"]
+    for t in range(n):
+        assert math.isclose(c.values["weight_decay"][t], 0.1 + (0.01 - 0.1) * (1 + math.cos(math.pi * t / n)) / 2)
+        assert math.isclose(c.values["lr[head]"][t], 1.0 * (1 + math.cos(math.pi * t / n)) / 2)  # 10 x 0.1, no warmup
