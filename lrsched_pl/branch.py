@@ -33,6 +33,7 @@ line before Lightning is imported.
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 import warnings
 from collections.abc import Sequence
@@ -124,7 +125,9 @@ def cooldown_values(overrides: list[Any], multirun: bool) -> dict[str, list[Any]
         key = override.key_or_group.removeprefix("cooldown.")
         value = override.input_line.split("=", 1)[-1]
         if key not in KEYS:
-            raise UnknownKeyError(f"cooldown.{key}", value, ", ".join(KEYS))
+            close = difflib.get_close_matches(key, KEYS, n=1)
+            hint = f" (did you mean `cooldown.{close[0]}`?)" if close else ""
+            raise UnknownKeyError(f"cooldown.{key}", value, ", ".join(KEYS) + hint)
         values = _values(override)
         if len(values) > 1 and not multirun:
             raise ConfigValueError(f"cooldown.{key}", value, "one value, or several with -m (a sweep of branches)")
