@@ -144,11 +144,13 @@ def _plot(branches: list[Branch], path: Path) -> None:
     series = sorted({b.series for b in branches})
     colours = {s: colormaps["tab10"](i % 10) for i, s in enumerate(series)}
     totals = [b.total for b in branches]
+    start = min(b.start for b in branches)
+    shown_from = start - (max(totals) - start) // 2  # the parent's curve around the branches, not from step 0
     for ax, metric in zip(axes, metrics):
         for parent in sorted({b.parent for b in branches if b.parent is not None}):
             points = curves(parent).get(metric, [])
             beyond = next((i for i, (s, _) in enumerate(points) if s >= max(totals)), len(points) - 1)
-            points = points[: beyond + 1]  # up to its first validation at or past the longest branch
+            points = [p for p in points[: beyond + 1] if p[0] >= shown_from]  # to just past the longest branch
             if points:
                 ax.plot(*zip(*points), color="0.55", ls="--", marker=".", ms=4, label=f"parent {parent.name} "
                         "(no cooldown)")  # fmt: skip
