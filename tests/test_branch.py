@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, f32_equal, read_scalars
 
+from lrsched_pl.branch import TARGET
+
 LR = 0.2
 PARENT = ["schedule=constant", "schedule.interval=step", f"optimizer.lr={LR}", "trainer.max_epochs=2",
           "trainer.limit_train_batches=6", "trainer.limit_val_batches=2", "trainer.enable_progress_bar=false",
@@ -161,3 +163,27 @@ def test_a_fraction_and_the_parents_overrides_compose_into_a_valid_run(
     validate(cfg)
     assert cfg.callbacks.cooldown.steps == 6 and cfg.ckpt_path == str(run / "checkpoints" / f"step={T0}.ckpt")
     assert list(cfg.callbacks)[-1] == "cooldown"  # after lr_schedule, which would otherwise overwrite its LR
+
+
+def test_the_same_cooldown_resumes_and_another_one_branches_afresh(compose, tmp_path: Path) -> None:
+    """A checkpoint written during a cooldown: resumed with the same cooldown it continues that cooldown (a stopped
+    branch, a continued sweep); branched with another cooldown it starts a new one from the LR it holds."""
+    from lrsched_pl.run import train
+
+    def run(directory: Path, ckpt: Path | None, steps: int) -> list[tuple[int, float]]:
+        train(compose(*PARENT, f"ckpt_path={'null' if ckpt is None else repr(str(ckpt))}", "trainer.max_epochs=-1",
+                      "trainer.max_steps=-1", f"+callbacks.cooldown._target_={TARGET}",
+                      f"+callbacks.cooldown.steps={steps}", "+callbacks.cooldown.shape=1-sqrt",
+                      output_dir=directory))  # fmt: skip
+        return read_scalars(directory, "lr-SGD")
+
+    parent = tmp_path / "parent"
+    train(compose(*PARENT, "trainer.max_steps=4", output_dir=parent))
+    first = run(tmp_path / "a", parent / "checkpoints" / f"step={T0}.ckpt", 6)  # steps 4..9, saved at step 8
+    assert [t for t, _ in first] == list(range(T0, 10))
+    again = run(tmp_path / "resumed", tmp_path / "a" / "checkpoints" / "step=8.ckpt", 6)
+    assert again == first[-2:]  # steps 8 and 9 of the same curve, which still ends at step 10
+    other = run(tmp_path / "b", tmp_path / "a" / "checkpoints" / "step=8.ckpt", 4)
+    lr8 = _expected(8, 6, "1-sqrt", 0.0)  # the LR the checkpoint holds
+    assert [t for t, _ in other] == list(range(8, 12))
+    assert all(f32_equal(v, lr8 * SHAPES["1-sqrt"]((t - 8) / 4)) for t, v in other), other
