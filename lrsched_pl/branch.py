@@ -225,6 +225,10 @@ def plan(run: str | Path, ckpt: str, overrides: Sequence[str], multirun: bool) -
         theirs = parser.parse_overrides([str(o) for o in yaml.safe_load(listed.read_text()) or []])
     except OverrideParseException as err:
         raise ConfigValueError("overrides", " ".join(overrides), f"Hydra overrides ({str(err).splitlines()[0]})")
+    for override in mine:
+        if _replaced(_key(override)) and _key(override) not in ("lr_find", "hparams_search"):
+            raise ConfigValueError(_key(override), override.input_line.split("=", 1)[-1], "left to lrsched-branch: "
+                                   "--ckpt names the checkpoint, cooldown.* the cooldown and so the length")
     cooldown = [o for o in mine if _key(o).startswith("cooldown.")]
     values = cooldown_values(cooldown, multirun)
     t0, lrs = read_checkpoint(path)

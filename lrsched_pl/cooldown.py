@@ -4,14 +4,18 @@ A constant-LR run (or the stable phase of ``wsd``) can be finished at any length
 checkpoints (MiniCPM; Hägele et al. 2024: a 1-sqrt cooldown over 10-20 % of the run matches cosine). A branch is a
 new run resumed from the parent's checkpoint (``ckpt_path``), so its curves continue at the parent's step and the
 parent's files are only read. :class:`CooldownCallback`, listed after the ``lr_schedule`` callback, takes over the
-LR from the checkpoint's step ``t0`` to the branch's last step ``until``, and ends the branch there with a
-validation (also mid-epoch)::
+LR from the checkpoint's step ``t0`` to the branch's last step ``until`` (or ``t0 + steps``), and ends the branch
+there with a validation (also mid-epoch)::
 
     lr(t) = min_lr + (lr_t0 - min_lr) * shape((t - t0) / (until - t0)),   t0 <= t < until
 
 with ``shape`` ``linear`` ``1 - p``, ``cosine`` ``(1 + cos(pi * p)) / 2`` or ``1-sqrt`` ``1 - sqrt(p)`` (the decay
 phase of :class:`~lrsched_pl.schedules.WarmupStableDecay`), ``lr_t0`` each param group's LR at ``t0`` as saved in
-the checkpoint.
+the checkpoint. ``lrsched-branch`` (:mod:`lrsched_pl.branch`) starts a branch with it in one command.
+
+The callback's settings are part of its ``state_key``: resuming from a checkpoint of the same cooldown continues that
+cooldown (a stopped branch), while a checkpoint of another cooldown (a branch of a branch) starts a new one from the
+LR it holds.
 """
 
 from __future__ import annotations
@@ -39,8 +43,9 @@ class CooldownCallback(Callback):
             ``lrsched-branch`` (:mod:`lrsched_pl.branch`) does.
 
     Example:
-        >>> # python train.py ckpt_path=<parent>/checkpoints/step=300.ckpt trainer.max_steps=400 trainer.max_epochs=-1
-        >>> #   +callbacks.cooldown._target_=lrsched_pl.cooldown.CooldownCallback +callbacks.cooldown.until=400
+        >>> # lrsched-branch <parent> --ckpt step=300 cooldown.steps=100 writes, for the training command:
+        >>> # ckpt_path=<parent>/checkpoints/step=300.ckpt trainer.max_steps=-1 trainer.max_epochs=-1
+        >>> #   +callbacks.cooldown._target_=lrsched_pl.cooldown.CooldownCallback +callbacks.cooldown.steps=100
     """
 
     def __init__(

@@ -108,6 +108,7 @@ BAD = {  # name: (arguments after the run dir, the key named in the one line)
     "unknown shape": (["{run}", "cooldown.steps=5", "cooldown.shape=sqrt"], "cooldown.shape"),
     "no length": (["{run}", "cooldown.shape=linear"], "cooldown.steps"),
     "a sweep without -m": (["{run}", "cooldown.steps=5,10"], "cooldown.steps"),
+    "a length of its own": (["{run}", "cooldown.steps=5", "trainer.max_steps=9"], "trainer.max_steps"),
 }
 _SCRIPT = """
 import contextlib, io, json, sys
