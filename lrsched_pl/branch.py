@@ -226,9 +226,10 @@ def plan(run: str | Path, ckpt: str, overrides: Sequence[str], multirun: bool) -
     except OverrideParseException as err:
         raise ConfigValueError("overrides", " ".join(overrides), f"Hydra overrides ({str(err).splitlines()[0]})")
     for override in mine:
-        if _replaced(_key(override)) and _key(override) not in ("lr_find", "hparams_search"):
-            raise ConfigValueError(_key(override), override.input_line.split("=", 1)[-1], "left to lrsched-branch: "
-                                   "--ckpt names the checkpoint, cooldown.* the cooldown and so the length")
+        if _replaced(_key(override)):
+            raise ConfigValueError(_key(override), override.input_line.split("=", 1)[-1], "left to lrsched-branch "
+                                   "(--ckpt names the checkpoint, cooldown.* the cooldown and so the run's length; "
+                                   "a branch runs no LR range test or search)")  # fmt: skip
     cooldown = [o for o in mine if _key(o).startswith("cooldown.")]
     values = cooldown_values(cooldown, multirun)
     t0, lrs = read_checkpoint(path)
@@ -246,25 +247,31 @@ def plan(run: str | Path, ckpt: str, overrides: Sequence[str], multirun: bool) -
              f"+callbacks.cooldown._target_={TARGET}", f"+callbacks.cooldown.steps={','.join(map(str, steps))}",
              f"+callbacks.cooldown.shape={','.join(map(str, values['shape']))}",
              f"+callbacks.cooldown.min_lr={','.join(map(str, values['min_lr']))}"]  # fmt: skip
-    if any(_key(o) == "lr_find" for o in theirs):
-        args.append("lr_find=false")
     if any(_key(o) == "experiment" for o in theirs):  # an experiment's own sweep is not the branch's
         args += ["hydra.sweeper.params=null", f"hydra.mode={'MULTIRUN' if multirun else 'RUN'}"]
+    return (["-m"] if multirun else []) + args + _where(parent, values, steps, given, multirun)
+
+
+def _where(parent: Path, values: dict[str, list[Any]], steps: list[int], given: set[str], multirun: bool) -> list[str]:
+    """``hydra.run.dir`` of a branch, or ``hydra.sweep.dir`` and ``subdir`` of a sweep of them, unless given."""
     folder, name = home(parent)
     if multirun:
+        args = []
         if "hydra.sweep.dir" not in given:
             args.append(f"hydra.sweep.dir={_quote(str(folder / f'{name}_cooldowns-{run_id()}'))}")
-        if "hydra.sweep.subdir" not in given:
-            min_lr = "" if values["min_lr"] == [0.0] else "-min${callbacks.cooldown.min_lr}"
-            args.append(f"hydra.sweep.subdir={_quote('cooldown-${callbacks.cooldown.shape}-${callbacks.cooldown.steps}' + min_lr)}")
-        return ["-m", *args]
-    target = folder / f"{name}_{branch_name(values['shape'][0], steps[0], values['min_lr'][0])}"
-    if "hydra.run.dir" not in given:
-        if holds_run(target):
-            raise ConfigValueError("cooldown", branch_name(values["shape"][0], steps[0], values["min_lr"][0]),
-                                   f"a branch not made yet: {target} exists (delete it to make it again)")
-        args.append(f"hydra.run.dir={_quote(str(target))}")
-    return args
+        if "hydra.sweep.subdir" not in given:  # resolved in each job
+            min_lr = 0.0 if values["min_lr"] == [0.0] else "${callbacks.cooldown.min_lr}"
+            subdir = branch_name("${callbacks.cooldown.shape}", "${callbacks.cooldown.steps}", min_lr)
+            args.append(f"hydra.sweep.subdir={_quote(subdir)}")
+        return args
+    if "hydra.run.dir" in given:
+        return []
+    branch = branch_name(values["shape"][0], steps[0], values["min_lr"][0])
+    target = folder / f"{name}_{branch}"
+    if holds_run(target):
+        raise ConfigValueError("cooldown", branch, f"a branch not made yet: {target} exists (delete it to make it "
+                               "again)")  # fmt: skip
+    return [f"hydra.run.dir={_quote(str(target))}"]
 
 
 def _group_choices(parent: Path, overridden: set[str]) -> list[str]:
