@@ -4,14 +4,18 @@ A constant-LR run (or the stable phase of ``wsd``) can be finished at any length
 checkpoints (MiniCPM; Hägele et al. 2024: a 1-sqrt cooldown over 10-20 % of the run matches cosine). A branch is a
 new run resumed from the parent's checkpoint (``ckpt_path``), so its curves continue at the parent's step and the
 parent's files are only read. :class:`CooldownCallback`, listed after the ``lr_schedule`` callback, takes over the
-LR from the checkpoint's step ``t0`` to the branch's last step ``until``, and ends the branch there with a
-validation (also mid-epoch)::
+LR from the checkpoint's step ``t0`` to the branch's last step ``until`` (or ``t0 + steps``), and ends the branch
+there with a validation (also mid-epoch)::
 
     lr(t) = min_lr + (lr_t0 - min_lr) * shape((t - t0) / (until - t0)),   t0 <= t < until
 
 with ``shape`` ``linear`` ``1 - p``, ``cosine`` ``(1 + cos(pi * p)) / 2`` or ``1-sqrt`` ``1 - sqrt(p)`` (the decay
 phase of :class:`~lrsched_pl.schedules.WarmupStableDecay`), ``lr_t0`` each param group's LR at ``t0`` as saved in
-the checkpoint.
+the checkpoint. ``lrsched-branch`` (:mod:`lrsched_pl.branch`) starts a branch with it in one command.
+
+The callback's settings are part of its ``state_key``: resuming from a checkpoint of the same cooldown continues that
+cooldown (a stopped branch), while a checkpoint of another cooldown (a branch of a branch) starts a new one from the
+LR it holds.
 """
 
 from __future__ import annotations
@@ -34,22 +38,44 @@ class CooldownCallback(Callback):
         until: The optimizer step at which the branch ends (the run's ``max_steps``), > the resumed step.
         shape: ``linear``, ``cosine`` or ``1-sqrt``.
         min_lr: The absolute LR reached at ``until``, >= 0.
+        steps: Instead of ``until``: the cooldown's length, ``until = t0 + steps``; the callback then sets the
+            Trainer's ``max_steps`` itself when the checkpoint loads (``trainer.max_steps=-1`` in the config), as
+            ``lrsched-branch`` (:mod:`lrsched_pl.branch`) does.
 
     Example:
-        >>> # python train.py ckpt_path=<parent>/checkpoints/step=300.ckpt trainer.max_steps=400 trainer.max_epochs=-1
-        >>> #   +callbacks.cooldown._target_=lrsched_pl.cooldown.CooldownCallback +callbacks.cooldown.until=400
+        >>> # lrsched-branch <parent> --ckpt step=300 cooldown.steps=100 writes, for the training command:
+        >>> # ckpt_path=<parent>/checkpoints/step=300.ckpt trainer.max_steps=-1 trainer.max_epochs=-1
+        >>> #   +callbacks.cooldown._target_=lrsched_pl.cooldown.CooldownCallback +callbacks.cooldown.steps=100
     """
 
     def __init__(
-        self, until: int, shape: Literal["linear", "cosine", "1-sqrt"] = "1-sqrt", min_lr: float = 0.0
+        self,
+        until: int | None = None,
+        shape: Literal["linear", "cosine", "1-sqrt"] = "1-sqrt",
+        min_lr: float = 0.0,
+        steps: int | None = None,
     ) -> None:
-        check_int("cooldown.until", until, low=1)
+        if (until is None) == (steps is None):
+            raise ConfigValueError("callbacks.cooldown.steps", steps, f"set when `until` is not, and only then "
+                                   f"(`until` is {until!r}): the cooldown's length, or the step it ends at")
+        if until is not None:
+            check_int("cooldown.until", until, low=1)
+        if steps is not None:
+            check_int("cooldown.steps", steps, low=1)
         check_choice("cooldown.shape", shape, ("linear", "cosine", "1-sqrt"))
         check_float("cooldown.min_lr", min_lr, low=0.0)
-        self.until, self.shape, self.min_lr = until, shape, min_lr
+        self.until, self.steps, self.shape, self.min_lr = until, steps, shape, min_lr
+        self._settings = {"until": until, "steps": steps, "shape": shape, "min_lr": min_lr}
         self.start: int | None = None
         self.from_lrs: list[list[float]] | None = None
         self._loaded_lrs: list[list[float]] | None = None
+
+    @property
+    @override
+    def state_key(self) -> str:
+        # The settings are part of the key: a checkpoint of this same cooldown resumes it, while a branch from a
+        # checkpoint of another cooldown (a branch of a branch) starts its own.
+        return self._generate_state_key(**self._settings)
 
     @override
     def on_load_checkpoint(
@@ -58,6 +84,11 @@ class CooldownCallback(Callback):
         # the parent's LR at the checkpoint's step, before the lr_schedule callback rewrites it in on_train_start
         states = checkpoint.get("optimizer_states") or []
         self._loaded_lrs = [[float(g["lr"]) for g in s["param_groups"]] for s in states] or None
+        mine = (checkpoint.get("callbacks") or {}).get(self.state_key) or {}
+        if self.steps is not None:  # a branch resumed from its own checkpoint keeps the `until` it started with
+            self.until = mine.get("until") or int(checkpoint.get("global_step", 0)) + self.steps
+        # before the lr_schedule callback binds its schedule to the run's length in on_train_start
+        trainer.fit_loop.epoch_loop.max_steps = self.until
 
     @override
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -69,6 +100,8 @@ class CooldownCallback(Callback):
             )
         if self.start is None:  # a new branch (a resumed branch has its state from load_state_dict)
             self.start = trainer.global_step
+            if self.steps is not None:
+                self.until = self.start + self.steps
             live = [[float(g["lr"]) for g in opt.param_groups] for opt in trainer.optimizers]
             self.from_lrs = self._loaded_lrs or live
         if self.until <= self.start:
@@ -116,3 +149,5 @@ class CooldownCallback(Callback):
     @override
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.start, self.from_lrs = state_dict.get("start"), state_dict.get("from_lrs")
+        if self.steps is not None and state_dict.get("until") is not None:
+            self.until = state_dict["until"]

@@ -120,6 +120,7 @@ def help_text(prog: str = "lrsched-train", width: int | None = None) -> str:
     out += [
         "",
         "more: lrsched-preview <overrides> (the LR curve without training), lrsched-report <sweep dir>,",
+        "      lrsched-branch <run dir> cooldown.steps=N (a cooldown branch from a checkpoint of a run),",
         "      --hydra-help (Hydra's own options), HYDRA_FULL_ERROR=1 (a traceback with any error).",
     ]
     return "\n".join(out)

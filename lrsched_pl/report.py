@@ -591,6 +591,9 @@ def write_report(
     _plot_final(report, colours, report.figures[3])
     report.markdown.write_text(_markdown(report))
     _write_csv(report)
+    from lrsched_pl.branch_report import add_branches
+
+    add_branches(report)  # a sweep of cooldown branches: their final metrics against total steps (lrsched-branch)
     if console:
         _print(report)
     return report
