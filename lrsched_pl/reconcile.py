@@ -112,23 +112,20 @@ def binding(
     """
     if not restored or not isinstance(restored.get("lengths"), dict):
         return Binding(dict(lengths))
-    first = {k: restored["lengths"].get(k) for k in lengths}
-    warps = [tuple(w) for w in restored.get("warps") or []]
-    was = Binding(first, warps)  # type: ignore[arg-type]
+    was = Binding({k: restored["lengths"].get(k) for k in lengths}, [tuple(w) for w in restored.get("warps") or []])
     ends = was.ends()
-    if ends == lengths:
-        return was
-    if not rebind:
-        return Binding(dict(lengths))
+    out = Binding({})
     for interval, now in lengths.items():
-        end = ends.get(interval)
-        if end == now or not depends(interval, end, now):
-            continue
-        if end is not None and now is not None:
-            was.warps.append((interval, times[interval], end, now))
-        else:  # a length became unknown or known: nothing to stretch, bind anew
-            return Binding(dict(lengths))
-    return was
+        end, kept = ends.get(interval), [w for w in was.warps if w[0] == interval]
+        if end == now or now is None or not depends(interval, end, now):
+            # the same length, an unknown one now (a branch with max_epochs=-1), or one the schedules ignore:
+            # the checkpoint's curve goes on as it was bound
+            out.first[interval], out.warps = was.first.get(interval), out.warps + kept
+        elif rebind and end is not None:
+            out.first[interval], out.warps = was.first.get(interval), out.warps + kept + [(interval, times[interval], end, now)]
+        else:  # bound anew to this run's length (reported by check_restored when the curve changes)
+            out.first[interval] = now
+    return out
 
 
 def check_restored(callback: ScheduleCallback, trainer: pl.Trainer, t: int, restored: dict[str, Any] | None) -> None:

@@ -68,7 +68,7 @@ def test_the_wheel_carries_the_configs_the_plugin_and_the_entry_points(wheel: Pa
     assert "hydra_plugins/lrsched_pl_searchpath/searchpath.py" in names
     assert "hydra_plugins/__init__.py" not in names  # a namespace package shared with Hydra's other plugins
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
-    for script in ("lrsched-train", "lrsched-preview", "lrsched-report", "lrsched-lr-find"):
+    for script in ("lrsched-train", "lrsched-preview", "lrsched-report", "lrsched-lr-find", "lrsched-branch"):
         assert f"{script} = " in entry_points
 
 
