@@ -89,7 +89,7 @@ class ScheduleCallback(Callback):
         self.bound: Schedule | None = None
         self._binding: reconcile.Binding | None = None
         self._writers: dict[str, list[_Writer]] = {"step": [], "epoch": []}
-        self._applied: dict[str, tuple[int, float] | None] = {"step": None, "epoch": None}
+        self._step_t: int | None = None  # the step whose values were written last
         self._step_writers: list[_Writer] = []
         self._restored: dict[str, Any] | None = None
         self._fitting = _WeakTrainer()
@@ -157,21 +157,22 @@ class ScheduleCallback(Callback):
         self._bind(trainer)
         reconcile.check_restored(self, trainer, times[self.interval], restored)
         self._restored = None
-        self._applied = {"step": None, "epoch": None}
         for interval in ("step", "epoch"):
             self._apply(interval, times[interval])
 
     @override
     def on_train_batch_end(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
-        if self._step_writers:
+        writers = self._step_writers
+        if writers:
             t = trainer.global_step  # unchanged on accumulation micro-batches: then there is nothing to do
-            if t != self._applied["step"][0]:  # type: ignore[index]
-                self._apply("step", t)
+            if t != self._step_t:
+                self._step_t = t
+                for writer in writers:
+                    writer.write(t)
 
     @override
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._writers["epoch"]:
-            self._apply("epoch", _epochs(trainer))
+        self._apply("epoch", _epochs(trainer))
 
     @override
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -183,7 +184,7 @@ class ScheduleCallback(Callback):
         times = {"step": trainer.global_step, "epoch": _epochs(trainer)}
         lrs = [w.unreduced(times[w.interval]) for ws in self._writers.values() for w in ws if w.key == LR]
         if self.plateau.step(metric, [lr for group in lrs for lr in group]):
-            for interval in ("step", "epoch"):
+            for interval in ("step", "epoch"):  # the new scale applies from the next optimizer step
                 self._apply(interval, times[interval])
 
     # ---- checkpointing ---------------------------------------------------------------------------------------
@@ -339,52 +340,61 @@ class ScheduleCallback(Callback):
         return float(total[0].item()) / ranks
 
     def _apply(self, interval: str, t: int) -> None:
-        """Writes every value of ``interval`` at time ``t`` (again only when ``t`` or the plateau's scale moved)."""
-        key = (t, self.plateau.scale if self.plateau is not None else 1.0)
-        if key == self._applied[interval]:
-            return
+        """Writes every value of ``interval`` at time ``t``."""
         for writer in self._writers[interval]:
             writer.write(t)
-        self._applied[interval] = key
+        if interval == "step":
+            self._step_t = t
 
 
 class _Writer:
     """One scheduled value, bound, with the param groups it writes: ``v = scale(t) * v0 + shift(t)``.
 
-    LR writers fold the plateau in: ``max((scale * v0 + shift) * p, min_lr)``.
+    LR writers fold the plateau in: ``max((scale * v0 + shift) * p, min_lr)``. :meth:`write` is a function made
+    for the case at hand (plain, with a plateau, with Adam's ``betas``): it runs after every optimizer step.
     """
-
-    __slots__ = ("key", "interval", "bound", "targets", "plateau", "_betas")
 
     def __init__(self, value: ScheduledValue, bound: Schedule, targets: list[Any], plateau: ReducePlateau | None) -> None:
         self.key, self.interval, self.bound, self.targets = value.key, value.interval, bound, targets
-        self.plateau = plateau if value.key == LR else None
-        self._betas = value.key == MOMENTUM and any("betas" in tg.group for tg in targets)
+        self.write = _write_function(value.key, bound, targets, plateau if value.key == LR else None)
 
     def unreduced(self, t: int) -> list[float]:
         scale, shift = self.bound.affine(t)
         return [scale * tg.v0 + shift for tg in self.targets]
 
-    def write(self, t: int) -> None:
-        scale, shift = self.bound.affine(t)
-        key, plateau = self.key, self.plateau
-        if plateau is not None:
+
+def _write_function(key: str, bound: Schedule, targets: list[Any], plateau: ReducePlateau | None) -> Any:
+    """``write(t)`` for one scheduled value; locals bound as defaults, the fastest lookups Python has."""
+    pairs = [(tg.group, tg.v0) for tg in targets]
+    if plateau is not None:
+
+        def write(t: int, affine: Any = bound.affine, pairs: Any = pairs, key: str = key, plateau: Any = plateau) -> None:
+            scale, shift = affine(t)
             p, floor = plateau.scale, plateau.min_lr
             scale, shift = scale * p, shift * p
-            for tg in self.targets:
-                v = scale * tg.v0 + shift
-                tg.group[key] = v if v > floor else floor
-        elif self._betas:
-            for tg in self.targets:
-                v = scale * tg.v0 + shift
-                group = tg.group
+            for group, v0 in pairs:
+                v = scale * v0 + shift
+                group[key] = v if v > floor else floor
+
+    elif key == MOMENTUM and any("betas" in group for group, _ in pairs):
+
+        def write(t: int, affine: Any = bound.affine, pairs: Any = pairs) -> None:
+            scale, shift = affine(t)
+            for group, v0 in pairs:
+                v = scale * v0 + shift
                 if "betas" in group:
                     group["betas"] = (v, *group["betas"][1:])
                 else:
-                    group[key] = v
-        else:
-            for tg in self.targets:
-                tg.group[key] = scale * tg.v0 + shift
+                    group[MOMENTUM] = v
+
+    else:
+
+        def write(t: int, affine: Any = bound.affine, pairs: Any = pairs, key: str = key) -> None:
+            scale, shift = affine(t)
+            for group, v0 in pairs:
+                group[key] = scale * v0 + shift
+
+    return write
 
 
 def _log_scheduled_keys(trainer: pl.Trainer, keys: set[str]) -> None:
