@@ -27,6 +27,7 @@ from lrsched_pl.schedules import (
     TimeBasedDecay,
     WarmupStableDecay,
 )
+from lrsched_pl.values import ScheduledValue
 
 __all__ = [
     "ConfigValueError",
@@ -46,6 +47,7 @@ __all__ = [
     "ReducePlateau",
     "Schedule",
     "ScheduleCallback",
+    "ScheduledValue",
     "Sequence",
     "StepDecay",
     "TimeBasedDecay",

@@ -372,6 +372,15 @@ def describe(cfg: DictConfig) -> dict[str, Any]:
     plateau = cfg.get("plateau")
     if plateau is not None:
         params += " | plateau: " + ", ".join(f"{k}={v}" for k, v in sorted(_plain(plateau).items()))
+    for group in VALUE_GROUPS:  # the other scheduled values, and the param groups they may target
+        node = cfg.get(group)
+        if node is not None:
+            params += f" | {group}: " + ", ".join(f"{k}={v}" for k, v in sorted(_plain(node).items()))
+    for group, keys in (_plain(cfg.get("group_schedules") or {})).items():
+        params += f" | group_schedules.{group}: {keys}"
+    builder = (cfg.get("param_groups") or {}).get("_target_")
+    if builder:
+        params += f" | param_groups: {str(builder).rsplit('.', 1)[-1]}"
     target = str(cfg.optimizer.get("_target_", "?"))
     return {
         "schedule": values["name"],

@@ -20,6 +20,9 @@ GROUPS = {
     "schedule": "the learning-rate schedule; lr0 is each param group's optimizer.lr, t counts optimizer steps or "
     "epochs (schedule.interval)",
     "plateau": "reduce on a plateau of a validation metric, on top of any schedule",
+    "wd_schedule": "the weight decay on a schedule: every schedule= option but plateau, the same keys plus `start` "
+    "(null: optimizer.weight_decay) and `groups` (null: every group with weight decay); min_lr is the end value",
+    "momentum_schedule": "SGD's momentum or Adam's beta1 on a schedule: the options and keys of wd_schedule",
     "optimizer": "the optimizer (any schedule scales its LR)",
     "param_groups": "the optimizer's param groups, built from the model (every group keeps its own lr0)",
     "model": "the LightningModule",
@@ -27,6 +30,7 @@ GROUPS = {
     "experiment": "a ready-made sweep (no -m needed)",
     "hparams_search": "an Optuna search (needs lrsched_pl[sweeps])",
 }
+SAME_OPTIONS = ("wd_schedule", "momentum_schedule")
 LAUNCHERS = {
     "joblib": "hydra_plugins.hydra_joblib_launcher",
     "submitit_local": "hydra_plugins.hydra_submitit_launcher",
@@ -107,7 +111,8 @@ def help_text(prog: str = "lrsched-train", width: int | None = None) -> str:
         default = defaults.get(group, "null")
         title = f"{group}=<option>: {what} (default: {'none' if default == 'null' else default})"
         out += ["", textwrap.fill(title, width, subsequent_indent="  ")]
-        out += [_entry(path.stem, _comment(path), width) for path in sorted(folder.glob("*.yaml"))]
+        if group not in SAME_OPTIONS:  # those list the schedule= options again
+            out += [_entry(path.stem, _comment(path), width) for path in sorted(folder.glob("*.yaml"))]
     out += ["", "hydra/launcher=<option>: how a sweep's jobs run (default: one after another in this process)"]
     for name, module in LAUNCHERS.items():
         note = "" if _launcher_installed(module) else "  [not installed: pip install 'lrsched_pl[sweeps]']"
