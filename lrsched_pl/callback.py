@@ -356,7 +356,15 @@ class _Writer:
 
     def __init__(self, value: ScheduledValue, bound: Schedule, targets: list[Any], plateau: ReducePlateau | None) -> None:
         self.key, self.interval, self.bound, self.targets = value.key, value.interval, bound, targets
-        self.write = _write_function(value.key, bound, targets, plateau if value.key == LR else None)
+        self.plateau = plateau if value.key == LR else None
+        self.write = _write_function(self.key, bound, targets, self.plateau)
+
+    def __getstate__(self) -> dict[str, Any]:  # the write function is a closure: made again on unpickling
+        return {k: v for k, v in self.__dict__.items() if k != "write"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.write = _write_function(self.key, self.bound, self.targets, self.plateau)
 
     def unreduced(self, t: int) -> list[float]:
         scale, shift = self.bound.affine(t)
