@@ -210,3 +210,20 @@ def test_the_preview_shows_every_scheduled_value_as_training_would_write_it() ->
     for t in range(n):
         assert math.isclose(c.values["weight_decay"][t], 0.1 + (0.01 - 0.1) * (1 + math.cos(math.pi * t / n)) / 2)
         assert math.isclose(c.values["lr[head]"][t], 1.0 * (1 + math.cos(math.pi * t / n)) / 2)  # 10 x 0.1, no warmup
+
+
+def test_per_group_cyclic_bounds_equal_torchs_cycliclr_with_lists(tmp_path: Path) -> None:
+    """torch ``CyclicLR(base_lr=[...], max_lr=[...])``: each group cycles between its own bounds."""
+    from torch.optim.lr_scheduler import CyclicLR
+
+    from lrsched_pl.schedules import Cyclic
+
+    bounds = {"pg1": (0.01, 0.1), "pg2": (0.001, 0.05)}
+    values = [ScheduledValue("lr", Cyclic(min_lr=lo, max_lr=hi, step_size_up=3, mode="triangular2", cycle_momentum=False),
+                             groups=(g,)) for g, (lo, hi) in bounds.items()]  # fmt: skip
+    used = fit(tmp_path, ScheduleCallback(Constant(), values=values))
+    ref = torch_lr_curve(
+        lambda o: CyclicLR(o, base_lr=[0.01, 0.001], max_lr=[0.1, 0.05], step_size_up=3, mode="triangular2",
+                           cycle_momentum=False), STEPS, (0.1, 0.02))  # fmt: skip
+    for k in range(STEPS):
+        assert [math.isclose(used.steps[k][g]["lr"], ref[k][g], rel_tol=1e-9) for g in range(2)] == [True, True], k
