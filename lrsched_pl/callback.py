@@ -29,7 +29,19 @@ from lrsched_pl.errors import ConfigValueError, check_choice
 from lrsched_pl.plateau import ReducePlateau
 from lrsched_pl.rebind import rebound
 from lrsched_pl.schedules import Constant, Schedule
-from lrsched_pl.values import LR, MOMENTUM, WEIGHT_DECAY, CycledMomentum, ScheduledValue, assign, cycles_momentum, has_key, read, targets
+from lrsched_pl.values import (
+    LR,
+    MOMENTUM,
+    WEIGHT_DECAY,
+    CycledMomentum,
+    ScheduledValue,
+    Writer,
+    assign,
+    cycles_momentum,
+    has_key,
+    read,
+    targets,
+)
 
 
 class ScheduleCallback(Callback):
@@ -88,9 +100,9 @@ class ScheduleCallback(Callback):
         self.base_values: dict[str, list[list[float | None]]] = {}
         self.bound: Schedule | None = None
         self._binding: reconcile.Binding | None = None
-        self._writers: dict[str, list[_Writer]] = {"step": [], "epoch": []}
+        self._writers: dict[str, list[Writer]] = {"step": [], "epoch": []}
         self._step_t: int | None = None  # the step whose values were written last
-        self._step_writers: list[_Writer] = []
+        self._step_writers: list[Writer] = []
         self._restored: dict[str, Any] | None = None
         self._fitting = _WeakTrainer()
         self._names = _Names()
@@ -284,7 +296,7 @@ class ScheduleCallback(Callback):
                 raise err.under(name) from None
             base = self.base_lrs if value.key == LR else self.base_values[value.key]
             where_base = {(i, j): v for i, row in enumerate(base) for j, v in enumerate(row) if v is not None}
-            writer = _Writer(value, bound, targets(value, groups, where_base), self.plateau)
+            writer = Writer(value, bound, targets(value, groups, where_base), self.plateau)
             if value.key == LR:
                 for target in writer.targets:
                     try:
@@ -345,64 +357,6 @@ class ScheduleCallback(Callback):
             writer.write(t)
         if interval == "step":
             self._step_t = t
-
-
-class _Writer:
-    """One scheduled value, bound, with the param groups it writes: ``v = scale(t) * v0 + shift(t)``.
-
-    LR writers fold the plateau in: ``max((scale * v0 + shift) * p, min_lr)``. :meth:`write` is a function made
-    for the case at hand (plain, with a plateau, with Adam's ``betas``): it runs after every optimizer step.
-    """
-
-    def __init__(self, value: ScheduledValue, bound: Schedule, targets: list[Any], plateau: ReducePlateau | None) -> None:
-        self.key, self.interval, self.bound, self.targets = value.key, value.interval, bound, targets
-        self.plateau = plateau if value.key == LR else None
-        self.write = _write_function(self.key, bound, targets, self.plateau)
-
-    def __getstate__(self) -> dict[str, Any]:  # the write function is a closure: made again on unpickling
-        return {k: v for k, v in self.__dict__.items() if k != "write"}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self.write = _write_function(self.key, self.bound, self.targets, self.plateau)
-
-    def unreduced(self, t: int) -> list[float]:
-        scale, shift = self.bound.affine(t)
-        return [scale * tg.v0 + shift for tg in self.targets]
-
-
-def _write_function(key: str, bound: Schedule, targets: list[Any], plateau: ReducePlateau | None) -> Any:
-    """``write(t)`` for one scheduled value; locals bound as defaults, the fastest lookups Python has."""
-    pairs = [(tg.group, tg.v0) for tg in targets]
-    if plateau is not None:
-
-        def write(t: int, affine: Any = bound.affine, pairs: Any = pairs, key: str = key, plateau: Any = plateau) -> None:
-            scale, shift = affine(t)
-            p, floor = plateau.scale, plateau.min_lr
-            scale, shift = scale * p, shift * p
-            for group, v0 in pairs:
-                v = scale * v0 + shift
-                group[key] = v if v > floor else floor
-
-    elif key == MOMENTUM and any("betas" in group for group, _ in pairs):
-
-        def write(t: int, affine: Any = bound.affine, pairs: Any = pairs) -> None:
-            scale, shift = affine(t)
-            for group, v0 in pairs:
-                v = scale * v0 + shift
-                if "betas" in group:
-                    group["betas"] = (v, *group["betas"][1:])
-                else:
-                    group[MOMENTUM] = v
-
-    else:
-
-        def write(t: int, affine: Any = bound.affine, pairs: Any = pairs, key: str = key) -> None:
-            scale, shift = affine(t)
-            for group, v0 in pairs:
-                group[key] = scale * v0 + shift
-
-    return write
 
 
 def _log_scheduled_keys(trainer: pl.Trainer, keys: set[str]) -> None:

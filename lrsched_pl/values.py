@@ -16,7 +16,8 @@ Which value writes a group's key: the one that names the group in its ``groups``
 group leaves the groups configured with ``weight_decay = 0`` alone (the ``no_decay`` group of biases and norms):
 name them in ``groups`` to schedule them too.
 
-Pure Python: no torch, no Lightning.
+:class:`Writer` writes one value into its groups after each step (the callback holds one per value). Pure Python:
+no torch, no Lightning.
 """
 
 from __future__ import annotations
@@ -195,3 +196,64 @@ def targets(
         v0 = value.start if value.start is not None else base.get(where, read(group, value.key))
         out.append(Target(group, where, float(v0)))
     return out
+
+
+# ---- writing ---------------------------------------------------------------------------------------------------
+
+
+class Writer:
+    """One scheduled value, bound, with the param groups it writes: ``v = scale(t) * v0 + shift(t)``.
+
+    LR writers fold the plateau in: ``max((scale * v0 + shift) * p, min_lr)``. :meth:`write` is a function made
+    for the case at hand (plain, with a plateau, with Adam's ``betas``): it runs after every optimizer step.
+    """
+
+    def __init__(self, value: ScheduledValue, bound: Schedule, targets: list[Any], plateau: Any) -> None:
+        self.key, self.interval, self.bound, self.targets = value.key, value.interval, bound, targets
+        self.plateau = plateau if value.key == LR else None
+        self.write = _write_function(self.key, bound, targets, self.plateau)
+
+    def __getstate__(self) -> dict[str, Any]:  # the write function is a closure: made again on unpickling
+        return {k: v for k, v in self.__dict__.items() if k != "write"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.write = _write_function(self.key, self.bound, self.targets, self.plateau)
+
+    def unreduced(self, t: int) -> list[float]:
+        scale, shift = self.bound.affine(t)
+        return [scale * tg.v0 + shift for tg in self.targets]
+
+
+def _write_function(key: str, bound: Schedule, targets: list[Any], plateau: Any) -> Any:
+    """``write(t)`` for one scheduled value; locals bound as defaults, the fastest lookups Python has."""
+    pairs = [(tg.group, tg.v0) for tg in targets]
+    if plateau is not None:
+
+        def write(t: int, affine: Any = bound.affine, pairs: Any = pairs, key: str = key, plateau: Any = plateau) -> None:
+            scale, shift = affine(t)
+            p, floor = plateau.scale, plateau.min_lr
+            scale, shift = scale * p, shift * p
+            for group, v0 in pairs:
+                v = scale * v0 + shift
+                group[key] = v if v > floor else floor
+
+    elif key == MOMENTUM and any("betas" in group for group, _ in pairs):
+
+        def write(t: int, affine: Any = bound.affine, pairs: Any = pairs) -> None:
+            scale, shift = affine(t)
+            for group, v0 in pairs:
+                v = scale * v0 + shift
+                if "betas" in group:
+                    group["betas"] = (v, *group["betas"][1:])
+                else:
+                    group[MOMENTUM] = v
+
+    else:
+
+        def write(t: int, affine: Any = bound.affine, pairs: Any = pairs, key: str = key) -> None:
+            scale, shift = affine(t)
+            for group, v0 in pairs:
+                group[key] = scale * v0 + shift
+
+    return write
