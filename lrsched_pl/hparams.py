@@ -9,14 +9,41 @@ from lightning.pytorch.utilities import rank_zero_only
 from torch.utils.tensorboard.summary import hparams
 
 # TensorBoard's custom_scalars dashboard: one chart per quantity, every run of a sweep overlaid in it. Tags are
-# regular expressions; `lr-` tags are LearningRateMonitor's (`lr-SGD`, `lr-Adam/pg1`), without its momentum tags.
+# regular expressions; `lr-` tags are LearningRateMonitor's (`lr-SGD`, `lr-Adam/pg1`), whose `-momentum` and
+# `-weight_decay` tags (logged when those are scheduled) get charts of their own in the runs that log them, as
+# `d*lr-`, an LR-free optimizer's step size (optim_log.py), does.
 LAYOUT_CATEGORY = "lrsched_pl"
 LAYOUT = {
-    "learning rate": r"^lr-((?!momentum).)*$",
+    "learning rate": r"^lr-((?!-momentum$|-weight_decay$).)*$",
     "validation loss": r"^val/loss$",
     "validation accuracy": r"^val/acc$",
     "training loss": r"^train/loss$",
 }
+# Charts of runs that log these (``charts_for``): what is scheduled beside the LR, an LR-free optimizer's step size.
+OPTIONAL = {
+    "weight decay": r"^lr-.*-weight_decay$",
+    "momentum": r"^lr-.*-momentum$",
+    "step size d*lr (LR-free optimizers)": r"^d\*lr-.*$",
+}
+
+
+def charts_for(callbacks: list[Any], optimizer_target: str) -> list[str]:
+    """The :data:`OPTIONAL` charts a run with these callbacks and optimizer logs curves for."""
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    from lrsched_pl.callback import ScheduleCallback
+    from lrsched_pl.config import cycles_momentum
+
+    keys: set[str] = set()
+    for callback in callbacks:
+        if isinstance(callback, ScheduleCallback):
+            keys |= {v.key for v in callback.values} | ({"momentum"} if cycles_momentum(callback.schedule) else set())
+        if isinstance(callback, LearningRateMonitor):
+            keys |= {k for k, on in (("weight_decay", callback.log_weight_decay), ("momentum", callback.log_momentum)) if on}
+    charts = [title for title, key in (("weight decay", "weight_decay"), ("momentum", "momentum")) if key in keys]
+    if optimizer_target.startswith(("prodigyopt.", "dadaptation.")):
+        charts.append("step size d*lr (LR-free optimizers)")
+    return charts
 
 
 @rank_zero_only
@@ -38,12 +65,14 @@ def log_hparams(logger: Any, params: dict[str, Any], metrics: list[str]) -> None
 
 
 @rank_zero_only
-def log_layout(logger: Any) -> None:
-    """Writes :data:`LAYOUT` for TensorBoard's custom_scalars dashboard (TensorBoard loggers only).
+def log_layout(logger: Any, extra: list[str] = ()) -> None:
+    """Writes :data:`LAYOUT` (and the ``extra`` charts of :data:`OPTIONAL`) for TensorBoard's custom_scalars
+    dashboard (TensorBoard loggers only).
 
     Every run writes the same layout; TensorBoard merges the runs' layouts and drops the duplicate charts, so a
     sweep shows one chart per quantity with all its runs in it.
     """
     if isinstance(logger, TensorBoardLogger):
-        charts = {title: ["Multiline", [regex]] for title, regex in LAYOUT.items()}
+        layout = {**LAYOUT, **{title: OPTIONAL[title] for title in extra}}
+        charts = {title: ["Multiline", [regex]] for title, regex in layout.items()}
         logger.experiment.add_custom_scalars({LAYOUT_CATEGORY: charts})

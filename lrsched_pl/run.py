@@ -18,7 +18,7 @@ from lrsched_pl.checkpoint_io import AtomicCheckpointIO
 from lrsched_pl.companions import companion_callbacks
 from lrsched_pl.config import describe
 from lrsched_pl.errors import ConfigValueError
-from lrsched_pl.hparams import log_hparams, log_layout
+from lrsched_pl.hparams import charts_for, log_hparams, log_layout
 from lrsched_pl.launch import requeued_checkpoint
 from lrsched_pl.objective import ObjectiveCheck
 from lrsched_pl.param_groups import model_kwargs
@@ -78,7 +78,7 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
     trainer: pl.Trainer = instantiate(cfg.trainer, logger=logger, callbacks=callbacks, **plugins, **quiet)
     if logger:
         log_hparams(logger, describe(cfg), metrics=["val/loss", "val/acc"])
-        log_layout(logger)
+        log_layout(logger, charts_for(callbacks, str(cfg.optimizer.get("_target_", ""))))
     try:
         with interrupt.fitting():
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)

@@ -227,3 +227,23 @@ def test_per_group_cyclic_bounds_equal_torchs_cycliclr_with_lists(tmp_path: Path
                            cycle_momentum=False), STEPS, (0.1, 0.02))  # fmt: skip
     for k in range(STEPS):
         assert [math.isclose(used.steps[k][g]["lr"], ref[k][g], rel_tol=1e-9) for g in range(2)] == [True, True], k
+
+
+def test_a_run_with_scheduled_weight_decay_and_momentum_gets_their_custom_scalar_charts(compose, tmp_path: Path) -> None:
+    import re
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.custom_scalar import layout_pb2, metadata
+
+    from lrsched_pl.run import train
+
+    train(compose("trainer.max_epochs=1", "trainer.limit_train_batches=4", "trainer.enable_progress_bar=false",
+                  "optimizer.weight_decay=0.01", "wd_schedule=cosine", "schedule=onecycle"))  # fmt: skip
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    (event,) = acc.Tensors(metadata.CONFIG_SUMMARY_TAG)
+    (category,) = layout_pb2.Layout.FromString(event.tensor_proto.string_val[0]).category
+    charts = {chart.title: chart.multiline.tag[0] for chart in category.chart}
+    tags = set(acc.Tags()["scalars"])
+    for title, tag in (("weight decay", "lr-SGD-weight_decay"), ("momentum", "lr-SGD-momentum")):
+        assert tag in tags and re.match(charts[title], tag) and not re.match(charts["learning rate"], tag)
