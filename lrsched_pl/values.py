@@ -184,6 +184,13 @@ def assign(
                         + (" (neither `momentum` nor `betas`)" if key == MOMENTUM else ""),
                     )  # fmt: skip
                 out[mine[0]].append((group, where))
+    for value, name, found in zip(values, names, out):
+        if not found:  # only a weight decay for every group can end up here: each group had none
+            raise ConfigValueError(
+                name, "set",
+                f"unset, or with param groups to write: every group has `{value.key}` 0 (set optimizer.{value.key} "
+                f"> 0, or name the groups in {name}.groups)",
+            )  # fmt: skip
     return out
 
 

@@ -110,7 +110,8 @@ def _logged_lrs(path: Path) -> list[float]:
 
 def test_a_hydra_app_of_the_users_own_gets_the_schedule_groups(venv: Path, user_dir: Path) -> None:
     """`- schedule: cosine`, `- plateau: null` and `- lr_schedule` in the app's own defaults; three schedules run
-    with the LR of every step equal to the formula; a bad value is refused naming its key."""
+    with the LR of every step equal to the formula; a bad value is refused naming its key; a momentum schedule
+    writes the momentum of every step."""
     python = str(venv / "python")
     _run([python, "my_train.py", "-m", "schedule=cosine,time_based", "hydra.sweep.dir=cos_tb",
           "hydra.sweep.subdir=${hydra.job.num}"], cwd=user_dir)  # fmt: skip
@@ -126,6 +127,10 @@ def test_a_hydra_app_of_the_users_own_gets_the_schedule_groups(venv: Path, user_
     assert step == pytest.approx([0.1 * 0.5 ** (k // 4) for k in range(steps)])  # per epoch; no plateau yet
     bad = _run([python, "my_train.py", "schedule=step", "schedule.gamma=1.5"], cwd=user_dir, check=False)
     assert bad.returncode != 0 and "`schedule.gamma` must be in (0, 1], got 1.5" in bad.stderr
+    # the other scheduled values too: the momentum of the user's own SGD (0.9) halved every epoch
+    _run([python, "my_train.py", "momentum_schedule=step", "momentum_schedule.gamma=0.5", "momentum_schedule.step_size=1",
+          "callbacks.lr_log.key=momentum", "hydra.run.dir=momentum"], cwd=user_dir)  # fmt: skip
+    assert _logged_lrs(user_dir / "momentum/lrs.json") == pytest.approx([0.9 * 0.5 ** (k // 4) for k in range(steps)])
 
 
 def test_lightning_cli_takes_the_callback_and_fractions_of_the_run(venv: Path, user_dir: Path) -> None:

@@ -121,6 +121,7 @@ def test_a_weight_decay_schedule_for_every_group_leaves_no_decay_groups_alone(tm
         ([ScheduledValue("dampening", Constant())], "whose param group `pg1` has no `dampening`"),
         ([ScheduledValue("lr", Constant(), groups=("pg1",)), ScheduledValue("lr", Constant(), groups=("pg1",))],
          "both would write `lr` of param group `pg1`"),
+        ([ScheduledValue("weight_decay", Constant(), start=0.1)], "every group has `weight_decay` 0"),
     ],
 )  # fmt: skip
 def test_values_that_cannot_be_written_are_refused_before_the_first_step(tmp_path: Path, values, message) -> None:

@@ -47,13 +47,14 @@ class RandomData(pl.LightningDataModule):
 
 
 class LRLog(pl.Callback):
-    """Writes ``[[global_step, lr], ...]`` of the LR each optimizer step used to ``path`` at the end of training."""
+    """Writes ``[[global_step, value], ...]`` of the LR (or another param-group ``key``) each optimizer step used to
+    ``path`` at the end of training."""
 
-    def __init__(self, path: str = "lrs.json") -> None:
-        self.path, self.rows = path, []
+    def __init__(self, path: str = "lrs.json", key: str = "lr") -> None:
+        self.path, self.key, self.rows = path, key, []
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        self.rows.append([trainer.global_step, trainer.optimizers[0].param_groups[0]["lr"]])
+        self.rows.append([trainer.global_step, trainer.optimizers[0].param_groups[0][self.key]])
 
     def on_train_end(self, trainer, pl_module):
         Path(self.path).write_text(json.dumps(self.rows))
