@@ -25,6 +25,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -41,6 +43,8 @@ EXTRA: list[str] = []  # overrides of every run set from the command line (the a
 COMMON = [
     "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.callbacks.sweep_summary.report=false",
     "~callbacks.model_checkpoint", "trainer.log_every_n_steps=10",
+    # none of these changes what is trained; each is CPU time a job spends on neither training nor validating
+    "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.num_sanity_val_steps=0",
 ]  # fmt: skip
 
 
@@ -81,12 +85,14 @@ WORKLOADS: dict[str, Workload] = {
         lambda s: max(40, round(1000 * s)), "val/acc", "max", (1e-3, 1e-1),
     ),  # fmt: skip
     "lm": Workload(
-        "`data=pydoc_topics model=transformer_lm`: a 2-layer causal transformer (d=64) on bytes of the Python "
-        "reference manual, AdamW, batch 32 x 64 tokens, 320 steps, validated every 40 steps",
-        lambda s: ["data=pydoc_topics", "model=transformer_lm", "optimizer=adamw",
+        "`data=pydoc_topics model=transformer_lm`: a 2-layer causal transformer (d=64, 4 heads) on bytes of the "
+        "Python reference manual, AdamW, batch 32 x 32 tokens (`data.block_size=32`), 320 steps, validated every "
+        "40 steps on the first 512 held-out sequences (16,384 bytes, `trainer.limit_val_batches=2`)",
+        lambda s: ["data=pydoc_topics", "model=transformer_lm", "optimizer=adamw", "data.block_size=32",
                    f"trainer.max_steps={_lm_steps(s) + 1}",  # +1: Lightning skips the check at the last step
-                   # every k optimizer steps across epochs (an epoch is 205 steps): the last check is at the end
-                   f"trainer.val_check_interval={_lm_steps(s) // 8}", "trainer.check_val_every_n_epoch=null"],
+                   # every k optimizer steps across epochs (an epoch is 410 steps): the last check is at the end
+                   f"trainer.val_check_interval={_lm_steps(s) // 8}", "trainer.check_val_every_n_epoch=null",
+                   "trainer.limit_val_batches=2"],
         _lm_steps, "val/loss", "min", (1e-3, 1e-1),  # a first range, 3e-4 - 3e-2, had its best at its top point
     ),  # fmt: skip
 }
@@ -185,12 +191,35 @@ def write_trial(config_dir: Path, name: str, config: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- sweeps and results
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children and everything they waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def sweep(overrides: list[str], sweep_dir: Path, extra: list[str] | None = None) -> None:
-    """``python train.py -m <overrides>`` into ``sweep_dir``; a failed job is reported, its result kept as failed."""
+    """``python train.py -m <overrides>`` into ``sweep_dir``; a failed job is reported, its result kept as failed.
+
+    What the sweep cost goes into ``<sweep_dir>/../../../spent.json`` (the budget's work folder, kept across
+    resumed invocations): its wall seconds, the CPU seconds of its process tree (the launcher and its joblib
+    workers, which it reaps) and the load average when it ended. CPU seconds are what other users of a shared
+    machine do not inflate; wall seconds are what they do.
+    """
     cmd = [sys.executable, "train.py", "-m", *overrides, *COMMON, *(extra or []), f"hydra.sweep.dir={sweep_dir}"]
+    cpu, wall = _children_cpu(), time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=4 * 3600)
+    record_spent(sweep_dir, time.perf_counter() - wall, _children_cpu() - cpu)
     if proc.returncode != 0:
         print(f"sweep into {sweep_dir} had failures:\n{proc.stderr[-2000:]}", file=sys.stderr, flush=True)
+
+
+def record_spent(sweep_dir: Path, wall: float, cpu: float) -> None:
+    """Adds one sweep's wall and CPU seconds and the 1-minute load average to ``spent.json`` of its work folder."""
+    path = sweep_dir.parents[2] / "spent.json"  # <work>/<budget>/<workload>/<tune|heldout>/part<k>
+    spent = json.loads(path.read_text()) if path.is_file() else {}
+    spent[str(sweep_dir.relative_to(path.parent))] = {
+        "wall": round(wall, 1), "cpu": round(cpu, 1), "load": round(os.getloadavg()[0], 2), "ended": time.time()}
+    path.write_text(json.dumps(spent, indent=1))
 
 
 def completed_jobs(base: Path, status: tuple[str, ...] = ("completed",)) -> list[dict[str, Any]]:
