@@ -406,13 +406,32 @@ def _corpus_line() -> str:
 
 
 def _spent(work: Path, workloads: list[str]) -> str:
-    """How many jobs ran, their seconds summed, and the wall time from the first sweep's start to the last result."""
+    """What the benchmark cost, over all its invocations: jobs, CPU and wall time, per workload, and the load.
+
+    CPU minutes are the user + system time of the sweeps' process trees (``spent.json``); divided by the 2 workers
+    they are what the run would take on an otherwise idle 2-core machine with both workers busy, whatever else ran
+    on this one. Job minutes (the jobs' own wall seconds, summed) and the wall time are what it took here.
+    """
+    path = work / "spent.json"
+    spent = json.loads(path.read_text()) if path.is_file() else {}
+    spent = {k: v for k, v in spent.items() if k.split("/", 1)[0] in workloads}
     results = [p for w in workloads for p in (work / w).glob("**/results/*.yaml")]
     starts = [p.stat().st_mtime for w in workloads for p in (work / w).glob("**/multirun.yaml")]
     job_seconds = sum(float(r.get("seconds") or 0) for w in workloads for r in completed_jobs(work / w))
     span = max(p.stat().st_mtime for p in results) - min(starts) if results and starts else math.nan
-    return (f"{len(results)} jobs, {job_seconds / 60:.0f} job-minutes, {span / 60:.0f} minutes of wall time from the "
-            "first sweep's start to the last job's end")
+    cpu = {w: sum(v["cpu"] for k, v in spent.items() if k.startswith(f"{w}/")) / 60 for w in workloads}
+    total, wall = sum(cpu.values()), sum(v["wall"] for v in spent.values()) / 60
+    loads = sorted(v["load"] for v in spent.values())
+    load = (f"the 1-minute load average at the sweeps' ends was {loads[0]:.1f}–{loads[-1]:.1f} (median "
+            f"{statistics.median(loads):.1f}) on {os.cpu_count()} cores" if loads else "no load recorded")
+    return (f"**Cost** (every invocation, `{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name}`): "
+            f"{len(results)} jobs in {len(spent)} sweeps; **{total:.1f} CPU-minutes** (user + system of the sweeps' "
+            f"processes, their joblib workers included: "
+            f"{', '.join(f'{w} {m:.1f}' for w, m in cpu.items())}), so **{total / 2:.1f} minutes** of wall time for "
+            f"2 workers kept busy on 2 otherwise idle cores; here {wall:.0f} minutes of wall time inside the sweeps "
+            f"({span / 60:.0f} from the first sweep's start to the last job's end, pauses between invocations "
+            f"included) and {job_seconds / 60:.0f} job-minutes (the jobs' own wall seconds, summed), because the "
+            f"machine was shared: {load}.")
 
 
 def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[str, float],
@@ -433,9 +452,8 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
                    f"workload, runs at {budget.scale:g}× the full length; {len(arms)} arms, {len(workloads)} "
                    f"workloads; tuning seeds {', '.join(str(tuning_seed(k)) for k in range(budget.studies))}, "
                    f"held-out seeds {', '.join(str(heldout_seed(k)) for k in range(budget.studies))}; "
-                   f"{_spent(work, workloads)}; {seconds / 60:.1f} minutes for this invocation (finished trials of "
-                   "earlier ones reused); "
-                   f"`{' '.join(EXTRA) or 'trainer.accelerator=cpu'}`.")
+                   f"`{' '.join(EXTRA) or 'trainer.accelerator=cpu'}`; {seconds / 60:.1f} minutes for this "
+                   "invocation (finished trials of earlier ones reused).")
     reduced = [f"`{w}` ran {studies(budget, w)} of the {budget.studies} studies" for w in workloads
                if studies(budget, w) < budget.studies]  # fmt: skip
     if reduced:
@@ -454,7 +472,8 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
     secs_table = table(["arm", *workloads],
                        [[a, *(_cell(median_score(results[w][a], "seconds"), 1) for w in workloads)] for a in arms])
     body = "\n\n".join(part for part in [
-        __doc__.split("\n\n", 1)[1].strip(), budget_text, "## Workloads (targets fixed once)", wl_table,
+        __doc__.split("\n\n", 1)[1].strip(), budget_text, _spent(work, workloads),
+        "## Workloads (targets fixed once)", wl_table,
         _corpus_line() if "lm" in workloads else "", "## Arms", arm_table,
         "## Scores: median steps to the target on the held-out seeds (studies that reached it)",
         "ρ(τ): the share of workloads on which the arm is within τ× of the fastest arm (the performance profile).",
