@@ -45,6 +45,7 @@ COMMON = [
     "~callbacks.model_checkpoint", "trainer.log_every_n_steps=10",
     # none of these changes what is trained; each is CPU time a job spends on neither training nor validating
     "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.num_sanity_val_steps=0",
+    "trainer.enable_checkpointing=false",  # Lightning's default ModelCheckpoint would save (and fsync) every epoch
 ]  # fmt: skip
 
 
