@@ -411,28 +411,54 @@ def _spent(work: Path, workloads: list[str]) -> str:
 
     CPU minutes are the user + system time of the sweeps' process trees (``spent.json``); divided by the 2 workers
     they are what the run would take on an otherwise idle 2-core machine with both workers busy, whatever else ran
-    on this one. Job minutes (the jobs' own wall seconds, summed) and the wall time are what it took here.
+    on this one. A sweep whose invocation was killed has no record: its finished jobs are counted at the workload's
+    CPU per job in the recorded sweeps, and said so. Job minutes (the jobs' own wall seconds, summed) and the wall
+    time are what it took here.
     """
     path = work / "spent.json"
     spent = json.loads(path.read_text()) if path.is_file() else {}
     spent = {k: v for k, v in spent.items() if k.split("/", 1)[0] in workloads}
+    cpu, estimated = {}, 0
+    for w in workloads:
+        jobs = {str(d.relative_to(work)): len(completed_jobs(d)) for d in sorted((work / w).glob("*/part*"))}
+        recorded = [k for k in jobs if k in spent]
+        rate = sum(spent[k]["cpu"] for k in recorded) / max(1, sum(jobs[k] for k in recorded))
+        unrecorded = sum(n for k, n in jobs.items() if k not in spent)
+        estimated += unrecorded
+        cpu[w] = (sum(spent[k]["cpu"] for k in recorded) + rate * unrecorded) / 60
     results = [p for w in workloads for p in (work / w).glob("**/results/*.yaml")]
     starts = [p.stat().st_mtime for w in workloads for p in (work / w).glob("**/multirun.yaml")]
     job_seconds = sum(float(r.get("seconds") or 0) for w in workloads for r in completed_jobs(work / w))
     span = max(p.stat().st_mtime for p in results) - min(starts) if results and starts else math.nan
-    cpu = {w: sum(v["cpu"] for k, v in spent.items() if k.startswith(f"{w}/")) / 60 for w in workloads}
     total, wall = sum(cpu.values()), sum(v["wall"] for v in spent.values()) / 60
     loads = sorted(v["load"] for v in spent.values())
     load = (f"the 1-minute load average at the sweeps' ends was {loads[0]:.1f}–{loads[-1]:.1f} (median "
             f"{statistics.median(loads):.1f}) on {os.cpu_count()} cores" if loads else "no load recorded")
+    note = (f"; {estimated} jobs of sweeps whose invocation was killed are counted at their workload's CPU per job"
+            if estimated else "")
     return (f"**Cost** (every invocation, `{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name}`): "
-            f"{len(results)} jobs in {len(spent)} sweeps; **{total:.1f} CPU-minutes** (user + system of the sweeps' "
-            f"processes, their joblib workers included: "
-            f"{', '.join(f'{w} {m:.1f}' for w, m in cpu.items())}), so **{total / 2:.1f} minutes** of wall time for "
-            f"2 workers kept busy on 2 otherwise idle cores; here {wall:.0f} minutes of wall time inside the sweeps "
-            f"({span / 60:.0f} from the first sweep's start to the last job's end, pauses between invocations "
-            f"included) and {job_seconds / 60:.0f} job-minutes (the jobs' own wall seconds, summed), because the "
-            f"machine was shared: {load}.")
+            f"{len(results)} jobs in {len({p.parent.parent for p in results})} sweeps; "
+            f"**{total:.1f} CPU-minutes** (user + system of the sweeps' processes, their joblib workers included: "
+            f"{', '.join(f'{w} {m:.1f}' for w, m in cpu.items())}{note}), so **{total / 2:.1f} minutes** of wall "
+            f"time for 2 workers kept busy on 2 otherwise idle cores. Here it took {wall:.0f} minutes of wall time "
+            f"inside the sweeps ({span / 60:.0f} from the first sweep's start to the last job's end, pauses between "
+            f"invocations included) and {job_seconds / 60:.0f} job-minutes (the jobs' own wall seconds, summed), "
+            f"because the machine was shared: {load}.")
+
+
+def _mnist1d_table(out: Path) -> str:
+    """The MNIST-1D paper's constant-LR table beside ours, quoted from ``mnist1d_table.md`` when it is in ``out``."""
+    path = out / "mnist1d_table.md"
+    if not path.is_file():
+        return ""
+    lines = path.read_text().splitlines()
+    rows = [line for line in lines if line.startswith("|")]
+    reading = next((line for line in lines if line.startswith("**Reading.**")), "")
+    return "\n\n".join([
+        "## MNIST-1D: the paper's constant-LR table reproduced",
+        f"Quoted from [`{path.name}`]({path.name}) (`python -m benchmarks.mnist1d_table`: Adam at a constant 1e-2, "
+        "batch 100, 8,000 steps, 3 seeds, as the paper): the check that the data and the CNN of the `mnist1d_cnn` workload are the paper's.",
+        "\n".join(rows), reading])  # fmt: skip
 
 
 def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[str, float],
@@ -482,6 +508,7 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
         "Seconds from the run's first event, two jobs at a time on a shared 2-core machine: noisy; read the steps.",
         secs_table, "## Reading", "\n".join(_verdicts({w: results[w] for w in workloads})),
         f"Per-study picks and scores: `{(fig_dir / 'scores.json').relative_to(out)}`.",
+        _mnist1d_table(out) if "mnist1d_cnn" in workloads else "",
     ] if part)  # fmt: skip
     path = out / f"{stem}.md"
     suffix = "" if budget.name == "full" else f", {budget.name}"
