@@ -457,7 +457,8 @@ def _mnist1d_table(out: Path) -> str:
     return "\n\n".join([
         "## MNIST-1D: the paper's constant-LR table reproduced",
         f"Quoted from [`{path.name}`]({path.name}) (`python -m benchmarks.mnist1d_table`: Adam at a constant 1e-2, "
-        "batch 100, 8,000 steps, 3 seeds, as the paper): the check that the data and the CNN of the `mnist1d_cnn` workload are the paper's.",
+        "batch 100, 8,000 steps, 3 seeds, as the paper): the check that the data and the CNN of the `mnist1d_cnn` "
+        "workload are the paper's.",
         "\n".join(rows), reading])  # fmt: skip
 
 
