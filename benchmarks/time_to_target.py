@@ -204,23 +204,29 @@ def sweep(overrides: list[str], sweep_dir: Path, extra: list[str] | None = None)
 
     What the sweep cost goes into ``<sweep_dir>/../../../spent.json`` (the budget's work folder, kept across
     resumed invocations): its wall seconds, the CPU seconds of its process tree (the launcher and its joblib
-    workers, which it reaps) and the load average when it ended. CPU seconds are what other users of a shared
-    machine do not inflate; wall seconds are what they do.
+    workers, which it reaps) and the machine's 1-minute load average every 15 s while it ran. CPU seconds are what
+    other users of a shared machine do not inflate; wall seconds are what they do.
     """
     cmd = [sys.executable, "train.py", "-m", *overrides, *COMMON, *(extra or []), f"hydra.sweep.dir={sweep_dir}"]
-    cpu, wall = _children_cpu(), time.perf_counter()
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=4 * 3600)
-    record_spent(sweep_dir, time.perf_counter() - wall, _children_cpu() - cpu)
+    cpu, wall, loads = _children_cpu(), time.perf_counter(), []
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while True:
+        try:
+            stderr = proc.communicate(timeout=15)[1]  # retried after a timeout without losing output (Popen docs)
+            break
+        except subprocess.TimeoutExpired:
+            loads.append(os.getloadavg()[0])
+    record_spent(sweep_dir, time.perf_counter() - wall, _children_cpu() - cpu, [*loads, os.getloadavg()[0]])
     if proc.returncode != 0:
-        print(f"sweep into {sweep_dir} had failures:\n{proc.stderr[-2000:]}", file=sys.stderr, flush=True)
+        print(f"sweep into {sweep_dir} had failures:\n{stderr[-2000:]}", file=sys.stderr, flush=True)
 
 
-def record_spent(sweep_dir: Path, wall: float, cpu: float) -> None:
-    """Adds one sweep's wall and CPU seconds and the 1-minute load average to ``spent.json`` of its work folder."""
+def record_spent(sweep_dir: Path, wall: float, cpu: float, loads: list[float]) -> None:
+    """Adds one sweep's wall and CPU seconds and the load averages sampled to ``spent.json`` of its work folder."""
     path = sweep_dir.parents[2] / "spent.json"  # <work>/<budget>/<workload>/<tune|heldout>/part<k>
     spent = json.loads(path.read_text()) if path.is_file() else {}
     spent[str(sweep_dir.relative_to(path.parent))] = {
-        "wall": round(wall, 1), "cpu": round(cpu, 1), "load": round(os.getloadavg()[0], 2), "ended": time.time()}
+        "wall": round(wall, 1), "cpu": round(cpu, 1), "loads": [round(x, 2) for x in loads], "ended": time.time()}
     path.write_text(json.dumps(spent, indent=1))
 
 
@@ -432,9 +438,11 @@ def _spent(work: Path, workloads: list[str]) -> str:
     job_seconds = sum(float(r.get("seconds") or 0) for w in workloads for r in completed_jobs(work / w))
     span = max(p.stat().st_mtime for p in results) - min(starts) if results and starts else math.nan
     total, wall = sum(cpu.values()), sum(v["wall"] for v in spent.values()) / 60
-    loads = sorted(v["load"] for v in spent.values())
-    load = (f"the 1-minute load average at the sweeps' ends was {loads[0]:.1f}–{loads[-1]:.1f} (median "
-            f"{statistics.median(loads):.1f}) on {os.cpu_count()} cores" if loads else "no load recorded")
+    loads = sorted(x for v in spent.values() for x in v.get("loads", [v.get("load")]) if x is not None)
+    load = (f"the 1-minute load average, sampled every 15 s while the sweeps ran and at each one's end "
+            f"({len(loads)} samples), was {loads[0]:.1f}–{loads[-1]:.1f} (median {statistics.median(loads):.1f}) on {os.cpu_count()} cores, "
+            "that is about that many processes wanting a core, our 2 workers among them" if loads else
+            "no load recorded")  # fmt: skip
     note = (f"; {estimated} jobs of sweeps whose invocation was killed are counted at their workload's CPU per job"
             if estimated else "")
     return (f"**Cost** (every invocation, `{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name}`): "
@@ -474,6 +482,8 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
     steps = {arm: {w: median_score(results[w][arm]) for w in workloads} for arm in arms}
     figure = plot_profiles(steps, fig_dir / "profiles.png",
                            title=f"Performance profiles: steps to target ({len(workloads)} workloads)")
+    if (work / "spent.json").is_file():  # the cost per sweep, beside the scores
+        (fig_dir / "spent.json").write_text((work / "spent.json").read_text())
     (fig_dir / "scores.json").write_text(json.dumps(
         {w: {a: [s.__dict__ for s in results[w][a]] for a in arms} for w in workloads}, indent=1, default=str))
     rho = profiles(steps, [1.0, 1.5, 2.0, 4.0])
