@@ -440,8 +440,9 @@ def _spent(work: Path, workloads: list[str]) -> str:
     total, wall = sum(cpu.values()), sum(v["wall"] for v in spent.values()) / 60
     loads = sorted(x for v in spent.values() for x in v.get("loads", [v.get("load")]) if x is not None)
     load = (f"the 1-minute load average, sampled every 15 s while the sweeps ran and at each one's end "
-            f"({len(loads)} samples), was {loads[0]:.1f}–{loads[-1]:.1f} (median {statistics.median(loads):.1f}) on {os.cpu_count()} cores, "
-            "that is about that many processes wanting a core, our 2 workers among them" if loads else
+            f"({len(loads)} samples), was {loads[0]:.1f}–{loads[-1]:.1f} (median {statistics.median(loads):.1f}) on "
+            f"{os.cpu_count()} cores, that is about that many processes wanting a core, our 2 workers among them"
+            if loads else
             "no load recorded")  # fmt: skip
     note = (f"; {estimated} jobs of sweeps whose invocation was killed are counted at their workload's CPU per job"
             if estimated else "")
