@@ -452,8 +452,8 @@ def _spent(work: Path, workloads: list[str], limit: float | None = None) -> str:
             f"{len(results)} jobs in {len({p.parent.parent for p in results})} sweeps; "
             f"**{total:.1f} CPU-minutes** (user + system of the sweeps' processes, their joblib workers included: "
             f"{', '.join(f'{w} {m:.1f}' for w, m in cpu.items())}{note}), so **{total / 2:.1f} minutes** of wall "
-            f"time for 2 workers kept busy on 2 otherwise idle cores. Here it took {wall:.0f} minutes of wall time "
-            f"inside the sweeps ({span / 60:.0f} from the first sweep's start to the last job's end, pauses between "
+            f"time for 2 workers kept busy on 2 otherwise idle cores. Here it took {wall:.1f} minutes of wall time "
+            f"inside the sweeps ({span / 60:.1f} from the first sweep's start to the last job's end, pauses between "
             f"invocations included) and {job_seconds / 60:.0f} job-minutes (the jobs' own wall seconds, summed), "
             f"because the machine was shared: {load}." + _verdict(limit, total / 2, span / 60))
 
@@ -463,8 +463,8 @@ def _verdict(limit: float | None, idle: float, here: float) -> str:
     if limit is None or not math.isfinite(here):
         return ""
     wall = "and by the wall time here" if here <= limit else "but not by the wall time here, inflated by the load"
-    verdict = f"**met** by the CPU measure ({idle:.1f} minutes) {wall} ({here:.0f} minutes)" if idle <= limit else (
-        f"**not met**: {idle:.1f} minutes by the CPU measure, {here:.0f} by the wall time here")
+    verdict = f"**met** by the CPU measure ({idle:.1f} minutes) {wall} ({here:.1f} minutes)" if idle <= limit else (
+        f"**not met**: {idle:.1f} minutes by the CPU measure, {here:.1f} by the wall time here")
     return f" Budget of {limit:g} minutes on 2 CPU cores: {verdict}."
 
 
