@@ -44,8 +44,7 @@ EXTRA: list[str] = []  # overrides of every run set from the command line (the a
 COMMON = [
     "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.callbacks.sweep_summary.report=false",
     "~callbacks.model_checkpoint", "trainer.log_every_n_steps=10",
-    # CPU time a job spends on neither training nor validating. The workload stays the same; without the sanity
-    # check its loader's draw from the RNG is gone, so a seed gives another (equally random) run than with it
+    # CPU time a job spends on neither training nor validating; a run is the same without them (its curves too)
     "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.num_sanity_val_steps=0",
     "trainer.enable_checkpointing=false",  # Lightning's default ModelCheckpoint would save (and fsync) every epoch
 ]  # fmt: skip
