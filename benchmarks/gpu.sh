@@ -9,14 +9,15 @@
 #    stepped by Lightning) with trainer.accelerator=gpu, fewer rounds;
 # 3. the LM workload's time to target (python -m benchmarks.time_to_target --quick --workloads lm
 #    --accelerator gpu).
-# Without a GPU it says so and exits 0, writing nothing.
+# Without a GPU it fails: it says so on stderr, writes nothing and exits 1 (a CPU result must never pass for a GPU
+# one). It has never been run: no GPU was lent to the sessions that wrote it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python}
 
 if ! "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
-    echo "benchmarks/gpu.sh: no GPU found (torch.cuda.is_available() is False for $("$PYTHON" -c 'import torch; print("torch", torch.__version__)' 2>/dev/null || echo "this Python")); nothing measured, benchmarks/results/gpu.md left as it is."
-    exit 0
+    echo "benchmarks/gpu.sh: no GPU found (torch.cuda.is_available() is False for $("$PYTHON" -c 'import torch; print("torch", torch.__version__)' 2>/dev/null || echo "this Python")); nothing measured, benchmarks/results/gpu.md not written. Run it on a machine with a CUDA GPU and a CUDA build of torch." >&2
+    exit 1
 fi
 
 OUT=$(mktemp -d)
@@ -37,10 +38,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from benchmarks import end_to_end as e2e
 from benchmarks._common import ROOT, table
-from lrsched_pl.config import register_configs
 
 ROUNDS = 6
-register_configs()
 with tempfile.TemporaryDirectory() as tmp, initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
     cfgs = {name: compose("train", overrides=[f"output_dir={tmp}", *e2e.COMMON, *extra, "trainer.accelerator=gpu"])
             for name, extra in e2e.VARIANTS.items()}

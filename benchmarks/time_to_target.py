@@ -1,7 +1,7 @@
 """Time to target: AlgoPerf's protocol, scaled down, for learning-rate schedules (issue #14)
 
-    python -m benchmarks.time_to_target           # the full budget; writes benchmarks/results/time_to_target.md
-    python -m benchmarks.time_to_target --quick   # fewer trials, one study, runs a quarter as long (~5 min)
+    python -m benchmarks.time_to_target           # the full budget (<= 45 min on 2 cores) -> benchmarks/results/
+    python -m benchmarks.time_to_target --quick   # fewer trials, one study, runs a quarter as long (<= 5 min)
 
 **Protocol** (MLCommons AlgoPerf's external tuning, scaled down to 2 CPU cores). Every schedule arm gets the same
 tuning budget on every workload: ``N`` quasi-random trials (a scrambled Halton sequence) over the peak LR,
@@ -25,9 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import resource
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +44,9 @@ EXTRA: list[str] = []  # overrides of every run set from the command line (the a
 COMMON = [
     "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "hydra.callbacks.sweep_summary.report=false",
     "~callbacks.model_checkpoint", "trainer.log_every_n_steps=10",
+    # CPU time a job spends on neither training nor validating; a run is the same without them (its curves too)
+    "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "trainer.num_sanity_val_steps=0",
+    "trainer.enable_checkpointing=false",  # Lightning's default ModelCheckpoint would save (and fsync) every epoch
 ]  # fmt: skip
 
 
@@ -81,12 +87,14 @@ WORKLOADS: dict[str, Workload] = {
         lambda s: max(40, round(1000 * s)), "val/acc", "max", (1e-3, 1e-1),
     ),  # fmt: skip
     "lm": Workload(
-        "`data=pydoc_topics model=transformer_lm`: a 2-layer causal transformer (d=64) on bytes of the Python "
-        "reference manual, AdamW, batch 32 x 64 tokens, 320 steps, validated every 40 steps",
-        lambda s: ["data=pydoc_topics", "model=transformer_lm", "optimizer=adamw",
+        "`data=pydoc_topics model=transformer_lm`: a 2-layer causal transformer (d=64, 4 heads) on bytes of the "
+        "Python reference manual, AdamW, batch 32 x 32 tokens (`data.block_size=32`), 320 steps, validated every "
+        "40 steps on the first 512 held-out sequences (16,384 bytes, `trainer.limit_val_batches=2`)",
+        lambda s: ["data=pydoc_topics", "model=transformer_lm", "optimizer=adamw", "data.block_size=32",
                    f"trainer.max_steps={_lm_steps(s) + 1}",  # +1: Lightning skips the check at the last step
-                   # every k optimizer steps across epochs (an epoch is 205 steps): the last check is at the end
-                   f"trainer.val_check_interval={_lm_steps(s) // 8}", "trainer.check_val_every_n_epoch=null"],
+                   # every k optimizer steps across epochs (an epoch is 410 steps): the last check is at the end
+                   f"trainer.val_check_interval={_lm_steps(s) // 8}", "trainer.check_val_every_n_epoch=null",
+                   "trainer.limit_val_batches=2"],
         _lm_steps, "val/loss", "min", (1e-3, 1e-1),  # a first range, 3e-4 - 3e-2, had its best at its top point
     ),  # fmt: skip
 }
@@ -133,9 +141,10 @@ class Budget:
     studies: int
     scale: float  # run length relative to the full one
     name: str
+    minutes: float | None = None  # what it may take on 2 CPU cores (issue #14), if anything is promised
 
 
-BUDGETS = {"full": Budget(3, 3, 1.0, "full"), "quick": Budget(2, 1, 0.25, "quick"),
+BUDGETS = {"full": Budget(3, 3, 1.0, "full", 45), "quick": Budget(2, 1, 0.25, "quick", 5),
            "tiny": Budget(1, 1, 0.1, "tiny")}  # fmt: skip
 
 
@@ -185,12 +194,41 @@ def write_trial(config_dir: Path, name: str, config: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- sweeps and results
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children and everything they waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def sweep(overrides: list[str], sweep_dir: Path, extra: list[str] | None = None) -> None:
-    """``python train.py -m <overrides>`` into ``sweep_dir``; a failed job is reported, its result kept as failed."""
+    """``python train.py -m <overrides>`` into ``sweep_dir``; a failed job is reported, its result kept as failed.
+
+    What the sweep cost goes into ``<sweep_dir>/../../../spent.json`` (the budget's work folder, kept across
+    resumed invocations): its wall seconds, the CPU seconds of its process tree (the launcher and its joblib
+    workers, which it reaps) and the machine's 1-minute load average every 15 s while it ran. CPU seconds are what
+    other users of a shared machine do not inflate; wall seconds are what they do.
+    """
     cmd = [sys.executable, "train.py", "-m", *overrides, *COMMON, *(extra or []), f"hydra.sweep.dir={sweep_dir}"]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=4 * 3600)
+    cpu, wall, loads = _children_cpu(), time.perf_counter(), []
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while True:
+        try:
+            stderr = proc.communicate(timeout=15)[1]  # retried after a timeout without losing output (Popen docs)
+            break
+        except subprocess.TimeoutExpired:
+            loads.append(os.getloadavg()[0])
+    record_spent(sweep_dir, time.perf_counter() - wall, _children_cpu() - cpu, [*loads, os.getloadavg()[0]])
     if proc.returncode != 0:
-        print(f"sweep into {sweep_dir} had failures:\n{proc.stderr[-2000:]}", file=sys.stderr, flush=True)
+        print(f"sweep into {sweep_dir} had failures:\n{stderr[-2000:]}", file=sys.stderr, flush=True)
+
+
+def record_spent(sweep_dir: Path, wall: float, cpu: float, loads: list[float]) -> None:
+    """Adds one sweep's wall and CPU seconds and the load averages sampled to ``spent.json`` of its work folder."""
+    path = sweep_dir.parents[2] / "spent.json"  # <work>/<budget>/<workload>/<tune|heldout>/part<k>
+    spent = json.loads(path.read_text()) if path.is_file() else {}
+    spent[str(sweep_dir.relative_to(path.parent))] = {
+        "wall": round(wall, 1), "cpu": round(cpu, 1), "loads": [round(x, 2) for x in loads], "ended": time.time()}
+    path.write_text(json.dumps(spent, indent=1))
 
 
 def completed_jobs(base: Path, status: tuple[str, ...] = ("completed",)) -> list[dict[str, Any]]:
@@ -276,6 +314,19 @@ def tune(name: str, budget: Budget, arms: list[str], work: Path) -> dict[str, st
                 write_trial(config_dir, trial, trial_config(workload, ARMS[arm], u, tuning_seed(study), steps))
                 names.append(trial)
     return run_trials(workload, budget.scale, names, work / name / "tune", config_dir, tuple(EXTRA))
+
+
+def best_reached(name: str, budget: Budget, arms: list[str], dirs: dict[str, str]) -> dict[str, float]:
+    """Per arm, the median over studies of its best tuning trial's best validation metric (how far each arm gets)."""
+    mode, metric = WORKLOADS[name].mode, WORKLOADS[name].metric
+    pick = max if mode == "max" else min
+    out = {}
+    for arm in arms:
+        per_study = [pick(values) for study in range(studies(budget, name))
+                     if (values := [best_value(read_curve(dirs[t], metric), mode)
+                                    for t in _names(arm, study, budget.trials) if t in dirs])]  # fmt: skip
+        out[arm] = statistics.median(per_study) if per_study else math.nan
+    return out
 
 
 def fix_target(name: str, budget: Budget, dirs: dict[str, str], work: Path) -> float:
@@ -376,19 +427,78 @@ def _corpus_line() -> str:
             f"{info['bytes']:,} bytes, SHA-256 `{info['sha256'][:16]}…`.")
 
 
-def _spent(work: Path, workloads: list[str]) -> str:
-    """How many jobs ran, their seconds summed, and the wall time from the first sweep's start to the last result."""
+def _spent(work: Path, workloads: list[str], limit: float | None = None) -> str:
+    """What the benchmark cost, over all its invocations: jobs, CPU and wall time, per workload, and the load.
+
+    CPU minutes are the user + system time of the sweeps' process trees (``spent.json``); divided by the 2 workers
+    they are what the run would take on an otherwise idle 2-core machine with both workers busy, whatever else ran
+    on this one. A sweep whose invocation was killed has no record: its finished jobs are counted at the workload's
+    CPU per job in the recorded sweeps, and said so. Job minutes (the jobs' own wall seconds, summed) and the wall
+    time are what it took here.
+    """
+    path = work / "spent.json"
+    spent = json.loads(path.read_text()) if path.is_file() else {}
+    spent = {k: v for k, v in spent.items() if k.split("/", 1)[0] in workloads}
+    cpu, estimated = {}, 0
+    for w in workloads:
+        jobs = {str(d.relative_to(work)): len(completed_jobs(d)) for d in sorted((work / w).glob("*/part*"))}
+        recorded = [k for k in jobs if k in spent]
+        rate = sum(spent[k]["cpu"] for k in recorded) / max(1, sum(jobs[k] for k in recorded))
+        unrecorded = sum(n for k, n in jobs.items() if k not in spent)
+        estimated += unrecorded
+        cpu[w] = (sum(spent[k]["cpu"] for k in recorded) + rate * unrecorded) / 60
     results = [p for w in workloads for p in (work / w).glob("**/results/*.yaml")]
     starts = [p.stat().st_mtime for w in workloads for p in (work / w).glob("**/multirun.yaml")]
     job_seconds = sum(float(r.get("seconds") or 0) for w in workloads for r in completed_jobs(work / w))
     span = max(p.stat().st_mtime for p in results) - min(starts) if results and starts else math.nan
-    return (f"{len(results)} jobs, {job_seconds / 60:.0f} job-minutes, {span / 60:.0f} minutes of wall time from the "
-            "first sweep's start to the last job's end")
+    total, wall = sum(cpu.values()), sum(v["wall"] for v in spent.values()) / 60
+    loads = sorted(x for v in spent.values() for x in v.get("loads", [v.get("load")]) if x is not None)
+    load = (f"the 1-minute load average, sampled every 15 s while the sweeps ran and at each one's end "
+            f"({len(loads)} samples), was {loads[0]:.1f}–{loads[-1]:.1f} (median {statistics.median(loads):.1f}) on "
+            f"{os.cpu_count()} cores, that is about that many processes wanting a core, our 2 workers among them"
+            if loads else
+            "no load recorded")  # fmt: skip
+    note = (f"; {estimated} jobs of sweeps whose invocation was killed are counted at their workload's CPU per job"
+            if estimated else "")
+    return (f"**Cost** (every invocation, `{path.relative_to(ROOT) if path.is_relative_to(ROOT) else path.name}`): "
+            f"{len(results)} jobs in {len({p.parent.parent for p in results})} sweeps; "
+            f"**{total:.1f} CPU-minutes** (user + system of the sweeps' processes, their joblib workers included: "
+            f"{', '.join(f'{w} {m:.1f}' for w, m in cpu.items())}{note}), so **{total / 2:.1f} minutes** of wall "
+            f"time for 2 workers kept busy on 2 otherwise idle cores. Here it took {wall:.1f} minutes of wall time "
+            f"inside the sweeps ({span / 60:.1f} from the first sweep's start to the last job's end, pauses between "
+            f"invocations included) and {job_seconds / 60:.0f} job-minutes (the jobs' own wall seconds, summed), "
+            f"because the machine was shared: {load}." + _verdict(limit, total / 2, span / 60))
+
+
+def _verdict(limit: float | None, idle: float, here: float) -> str:
+    """Whether the run fits its budget of ``limit`` minutes on 2 cores, by the CPU measure and by the wall time."""
+    if limit is None or not math.isfinite(here):
+        return ""
+    wall = "and by the wall time here" if here <= limit else "but not by the wall time here, inflated by the load"
+    verdict = f"**met** by the CPU measure ({idle:.1f} minutes) {wall} ({here:.1f} minutes)" if idle <= limit else (
+        f"**not met**: {idle:.1f} minutes by the CPU measure, {here:.1f} by the wall time here")
+    return f" Budget of {limit:g} minutes on 2 CPU cores: {verdict}."
+
+
+def _mnist1d_table(out: Path) -> str:
+    """The MNIST-1D paper's constant-LR table beside ours, quoted from ``mnist1d_table.md`` when it is in ``out``."""
+    path = out / "mnist1d_table.md"
+    if not path.is_file():
+        return ""
+    lines = path.read_text().splitlines()
+    rows = [line for line in lines if line.startswith("|")]
+    reading = next((line for line in lines if line.startswith("**Reading.**")), "")
+    return "\n\n".join([
+        "## MNIST-1D: the paper's constant-LR table reproduced",
+        f"Quoted from [`{path.name}`]({path.name}) (`python -m benchmarks.mnist1d_table`: Adam at a constant 1e-2, "
+        "batch 100, 8,000 steps, 3 seeds, as the paper): the check that the data and the CNN of the `mnist1d_cnn` "
+        "workload are the paper's.",
+        "\n".join(rows), reading])  # fmt: skip
 
 
 def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[str, float],
-          results: dict[str, dict[str, list[StudyScore]]], out: Path, seconds: float,
-          work: Path) -> Path:  # fmt: skip
+          results: dict[str, dict[str, list[StudyScore]]], bests: dict[str, dict[str, float]], out: Path,
+          seconds: float, work: Path) -> Path:  # fmt: skip
     """The Markdown results file, the profile figure and ``scores.json`` into ``out``."""
     from lrsched_pl.profiles import plot_profiles, profiles
 
@@ -397,6 +507,8 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
     steps = {arm: {w: median_score(results[w][arm]) for w in workloads} for arm in arms}
     figure = plot_profiles(steps, fig_dir / "profiles.png",
                            title=f"Performance profiles: steps to target ({len(workloads)} workloads)")
+    if (work / "spent.json").is_file():  # the cost per sweep, beside the scores
+        (fig_dir / "spent.json").write_text((work / "spent.json").read_text())
     (fig_dir / "scores.json").write_text(json.dumps(
         {w: {a: [s.__dict__ for s in results[w][a]] for a in arms} for w in workloads}, indent=1, default=str))
     rho = profiles(steps, [1.0, 1.5, 2.0, 4.0])
@@ -404,9 +516,8 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
                    f"workload, runs at {budget.scale:g}× the full length; {len(arms)} arms, {len(workloads)} "
                    f"workloads; tuning seeds {', '.join(str(tuning_seed(k)) for k in range(budget.studies))}, "
                    f"held-out seeds {', '.join(str(heldout_seed(k)) for k in range(budget.studies))}; "
-                   f"{_spent(work, workloads)}; {seconds / 60:.1f} minutes for this invocation (finished trials of "
-                   "earlier ones reused); "
-                   f"`{' '.join(EXTRA) or 'trainer.accelerator=cpu'}`.")
+                   f"`{' '.join(EXTRA) or 'trainer.accelerator=cpu'}`; {seconds / 60:.1f} minutes for this "
+                   "invocation (finished trials of earlier ones reused).")
     reduced = [f"`{w}` ran {studies(budget, w)} of the {budget.studies} studies" for w in workloads
                if studies(budget, w) < budget.studies]  # fmt: skip
     if reduced:
@@ -424,15 +535,24 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
                           *(f"{v:.2f}" for v in rho[a])] for a in arms])
     secs_table = table(["arm", *workloads],
                        [[a, *(_cell(median_score(results[w][a], "seconds"), 1) for w in workloads)] for a in arms])
+    usage, protocol = __doc__.split("\n\n", 2)[1:]
     body = "\n\n".join(part for part in [
-        __doc__.split("\n\n", 1)[1].strip(), budget_text, "## Workloads (targets fixed once)", wl_table,
+        f"```bash\n{textwrap.dedent(usage).strip()}\n```", protocol.strip(), budget_text,
+        _spent(work, workloads, budget.minutes),
+        "## Workloads (targets fixed once)", wl_table,
         _corpus_line() if "lm" in workloads else "", "## Arms", arm_table,
         "## Scores: median steps to the target on the held-out seeds (studies that reached it)",
         "ρ(τ): the share of workloads on which the arm is within τ× of the fastest arm (the performance profile).",
         steps_table, f"![performance profiles]({figure.relative_to(out)})", "## The same in seconds (median)",
         "Seconds from the run's first event, two jobs at a time on a shared 2-core machine: noisy; read the steps.",
-        secs_table, "## Reading", "\n".join(_verdicts({w: results[w] for w in workloads})),
+        secs_table, "## How far each arm gets: the best validation metric in tuning",
+        "Median over the studies of the arm's best trial's best value (the target in the last row): an arm that misses "
+        "the target by a hair and one that is far off both score ∞ above.",
+        table(["arm", *workloads], [[a, *(f"{bests[w][a]:.4f}" for w in workloads)] for a in arms]
+              + [["target", *(f"{targets[w]:.4f}" for w in workloads)]]),
+        "## Reading", "\n".join(_verdicts({w: results[w] for w in workloads})),
         f"Per-study picks and scores: `{(fig_dir / 'scores.json').relative_to(out)}`.",
+        _mnist1d_table(out) if "mnist1d_cnn" in workloads else "",
     ] if part)  # fmt: skip
     path = out / f"{stem}.md"
     suffix = "" if budget.name == "full" else f", {budget.name}"
@@ -445,7 +565,7 @@ def write(budget: Budget, workloads: list[str], arms: list[str], targets: dict[s
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--quick", action="store_true", help="2 trials, 1 study, runs a quarter as long (~5 min)")
+    group.add_argument("--quick", action="store_true", help="2 trials, 1 study, runs a quarter as long (<= 5 min)")
     group.add_argument("--tiny", action="store_true", help="for the tests: 1 trial, 1 study, runs 10%% as long")
     parser.add_argument("--workloads", default=",".join(WORKLOADS), help="comma-separated, of: " + ", ".join(WORKLOADS))
     parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated, of: " + ", ".join(ARMS))
@@ -471,13 +591,14 @@ def main(argv: list[str] | None = None) -> Path:
                                                                        f"_{args.accelerator}"))
     EXTRA[:] = [f"trainer.accelerator={args.accelerator}"]
     started = time.perf_counter()
-    targets, results = {}, {}
+    targets, results, bests = {}, {}, {}
     for name in workloads:
         dirs = tune(name, budget, arms, work)
         targets[name] = fix_target(name, budget, dirs, work)
         results[name] = score(name, budget, arms, work, targets[name], dirs)
+        bests[name] = best_reached(name, budget, arms, dirs)
         print(f"{name}: target {targets[name]:.4f}, done after {time.perf_counter() - started:.0f} s", flush=True)
-    path = write(budget, workloads, arms, targets, results, args.out, time.perf_counter() - started, work)
+    path = write(budget, workloads, arms, targets, results, bests, args.out, time.perf_counter() - started, work)
     print(path.read_text())
     return path
 

@@ -95,9 +95,14 @@ def test_tiny_run_scores_the_arms_draws_the_profiles_and_resumes(tmp_path: Path)
     best = max(v for _, _, v in ttt.read_curve(job["dir"], "val/acc"))
     assert target == best  # one study: the target is the constant trial's best validation accuracy
     assert f"| {target:.4f} |" in text
+    spent = json.loads((work / "spent.json").read_text())  # each sweep's cost, for the results' Cost line
+    assert sorted(spent) == ["digits/heldout/part0", "digits/tune/part0"]
+    assert all(v["cpu"] > 0 and v["wall"] > 0 for v in spent.values())
+    assert f"{len(spent)} sweeps; **{sum(v['cpu'] for v in spent.values()) / 60:.1f} CPU-minutes**" in text
     parts = sorted(p.name for p in (work / "digits" / "tune").iterdir())
     ttt.main(argv)  # resumed: every trial finished, nothing launched again
     assert sorted(p.name for p in (work / "digits" / "tune").iterdir()) == parts == ["part0"]
+    assert json.loads((work / "spent.json").read_text()) == spent
 
 
 @pytest.mark.parametrize(
