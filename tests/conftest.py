@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
-import pytest
-import torch
-from torch.utils.data import DataLoader, TensorDataset
+# One intra-op thread in every process of the suite (this one and every train.py it starts, which inherit it), set
+# before torch loads: the models here are tiny, and with more processes than cores (joblib workers, DDP ranks, a
+# shared 2-core machine) torch's OpenMP threads spin against each other (tests/test_train.py: 30 -> 21 CPU seconds).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import lightning.pytorch as pl  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
