@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import signal
 import tempfile
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,8 +37,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     verifies before a resume. A failed save (no permission, read-only or full file system) raises, naming the file.
     A Ctrl+C during the write takes effect right after it. Remote paths (``s3://...``) are left to Lightning.
 
+    A save killed outright (SIGKILL, the OOM killer, a node lost) leaves its hidden temp file
+    (``.last.ckpt.<random>.tmp``); the first save of the next run into that folder removes every such file older than
+    that run (:func:`remove_stale_temp_files`).
+
     Use: ``Trainer(plugins=[AtomicCheckpointIO()])``.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._started = time.time()  # temp files last written before this are no live save's
+        self._swept: set[Path] = set()
 
     @override
     def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
@@ -44,6 +55,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             return super().save_checkpoint(checkpoint, path, storage_options)
         data = serialize(checkpoint)
         path = Path(path)
+        if path.parent not in self._swept:
+            self._swept.add(path.parent)
+            remove_stale_temp_files(path.parent, self._started)
         try:
             with _sigint_deferred():
                 write_atomic(data, path)
@@ -70,6 +84,10 @@ def serialize(checkpoint: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
+# mkstemp's name: prefix, 8 characters of [a-z0-9_], suffix
+_TEMP_NAME = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")
+
+
 def write_atomic(data: bytes, path: Path) -> None:
     """Writes ``data`` to ``path`` through a temp file in the same folder: write, fsync, rename, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -91,6 +109,23 @@ def write_atomic(data: bytes, path: Path) -> None:
             os.fsync(folder)
         finally:
             os.close(folder)
+
+
+def remove_stale_temp_files(folder: Path, before: float) -> list[Path]:
+    """Removes the temp files of :func:`write_atomic` (``.<name>.<8 random characters>.tmp``) in ``folder`` last
+    written before ``before`` (a time stamp): saves that a kill stopped. A temp file written since (a save in
+    progress) is left alone, as is every other file.
+
+    Returns:
+        The files removed.
+    """
+    removed = []
+    for path in folder.glob(".*.tmp") if folder.is_dir() else []:
+        with contextlib.suppress(OSError):  # gone already, or not ours to remove: the save goes on either way
+            if _TEMP_NAME.fullmatch(path.name) and path.is_file() and path.stat().st_mtime < before:
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 def _umask() -> int:

@@ -80,3 +80,17 @@ def tally(records: list[dict[str, Any]]) -> str:
     counts = {status: sum(r.get("status") == status for r in records) for status in SHOWN}
     shown = ", ".join(f"{counts[s]} {SHOWN[s]}" for s in SHOWN if counts[s] or s != RUNNING)
     return f"{len(records)} jobs: {shown}"
+
+
+def number(value: Any) -> float | None:
+    """A job's return value as a float (``nan`` included), or ``None`` when it returned no number."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def error_line(error: BaseException) -> str:
+    """``<type>: <first line of its message>``: how a record, a refusal and the summary name an error."""
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__

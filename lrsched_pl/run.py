@@ -22,6 +22,7 @@ from lrsched_pl.hparams import charts_for, log_hparams, log_layout
 from lrsched_pl.launch import requeued_checkpoint
 from lrsched_pl.objective import ObjectiveCheck
 from lrsched_pl.param_groups import model_kwargs
+from lrsched_pl.process_group import DestroyProcessGroupAtExit
 from lrsched_pl.rng import RandomState
 from lrsched_pl.rundir import logger_resume_kwargs
 
@@ -70,6 +71,7 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
     callbacks = [instantiate(node) for node in cfg.callbacks.values() if node is not None]
     callbacks += companion_callbacks(cfg, callbacks)  # e.g. train/eval modes of a schedule-free optimizer
     callbacks.append(RandomState())  # exact resumes: the random states travel in every checkpoint
+    callbacks.append(DestroyProcessGroupAtExit())  # a gloo rank must not leave its group to interpreter shutdown
     if sweep:  # a sweep ranks its jobs by the objective: a name the model never logs fails the first validation
         callbacks.append(ObjectiveCheck(cfg.objective))
     resume = logger_resume_kwargs(cfg.logger, ckpt_path) if cfg.get("logger") else {}

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from pathlib import Path
 from typing import Any
 
-import lightning.pytorch as pl
-import pytest
-import torch
-from torch.utils.data import DataLoader, TensorDataset
+# One intra-op thread in every process of the suite (this one and every train.py it starts, which inherit it), set
+# before torch loads: the models here are tiny, and with more processes than cores (joblib workers, DDP ranks, a
+# shared 2-core machine) torch's OpenMP threads spin against each other (tests/test_train.py: 30 -> 21 CPU seconds).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import lightning.pytorch as pl  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -169,3 +175,37 @@ def torch_lr_curve(make: Any, n: int, lrs: tuple[float, ...]) -> list[list[float
         opt.step()
         sched.step()
     return curve
+
+
+def hf_wsd(current_step: int, *, num_warmup_steps: int, num_decay_steps: int,
+           num_training_steps: int | None = None, num_stable_steps: int | None = None, warmup_type: str = "linear",
+           decay_type: str = "cosine", min_lr_ratio: float = 0.0, num_cycles: float = 0.5) -> float:  # fmt: skip
+    """HuggingFace's warmup-stable-decay factor at ``current_step``, the test oracle for ``schedule=wsd`` and the
+    warmup shapes: ``transformers.optimization.get_wsd_schedule`` (its arguments; ``num_stable_steps`` defaults to
+    ``num_training_steps - num_warmup_steps - num_decay_steps``) and ``_get_wsd_scheduler_lambda``, written out."""
+    if num_stable_steps is None:
+        assert num_training_steps is not None, "get_wsd_schedule needs num_training_steps or num_stable_steps"
+        num_stable_steps = num_training_steps - num_warmup_steps - num_decay_steps
+    if current_step < num_warmup_steps:
+        progress = float(current_step) / float(max(1, num_warmup_steps))
+        if warmup_type == "linear":
+            factor = progress
+        elif warmup_type == "cosine":
+            factor = 0.5 * (1.0 - math.cos(math.pi * progress))
+        elif warmup_type == "1-sqrt":
+            factor = 1.0 - math.sqrt(1.0 - progress)
+        factor = factor * (1.0 - min_lr_ratio) + min_lr_ratio
+        return max(0.0, factor)
+    if current_step < num_warmup_steps + num_stable_steps:
+        return 1.0
+    if current_step < num_warmup_steps + num_stable_steps + num_decay_steps:
+        progress = float(current_step - num_warmup_steps - num_stable_steps) / float(max(1, num_decay_steps))
+        if decay_type == "linear":
+            factor = 1.0 - progress
+        elif decay_type == "cosine":
+            factor = 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * progress))
+        elif decay_type == "1-sqrt":
+            factor = 1.0 - math.sqrt(progress)
+        factor = factor * (1.0 - min_lr_ratio) + min_lr_ratio
+        return max(0.0, factor)
+    return min_lr_ratio

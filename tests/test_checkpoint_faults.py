@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -248,7 +249,29 @@ def test_a_kill_in_the_middle_of_a_save_leaves_the_previous_last_ckpt(tmp_path: 
         (partial,) = checkpoints.glob(".last.ckpt.*.tmp")  # the interrupted write, cut at half the size
         assert 0 < partial.stat().st_size < (checkpoints / "last.ckpt").stat().st_size
         assert_loadable_at_step(checkpoints / "last.ckpt", 1)
+        # the run resumed in its directory: its first save removes the killed save's temp file
+        train(compose_run(*SAVE_EVERY_STEP, f"ckpt_path={checkpoints / 'last.ckpt'}", output_dir=run_dir))
+        assert not partial.exists() and not list(checkpoints.glob(".*.tmp"))
+        assert_loadable_at_step(checkpoints / "last.ckpt", 4)
     assert list(tmpdir.iterdir()) == []
+
+
+def test_the_first_save_removes_only_stale_temp_files_of_its_own_pattern(tmp_path: Path) -> None:
+    from lrsched_pl.checkpoint_io import AtomicCheckpointIO
+
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    stale = [".last.ckpt.k2_9xq0a.tmp", ".epoch=0-step=3.ckpt.abcdefgh.tmp"]  # saves a kill stopped
+    others = ["notes.tmp", ".last.ckpt.tmp", ".last.ckpt.toolong123.tmp", "epoch=0-step=3.ckpt"]  # not its pattern
+    for name in stale + others:
+        (folder / name).write_bytes(b"x")
+        os.utime(folder / name, (1e9, 1e9))  # 2001
+    io = AtomicCheckpointIO()
+    time.sleep(0.05)  # past the file system's timestamp granularity
+    (folder / ".last.ckpt.live0000.tmp").write_bytes(b"x")  # a save in progress, written after the run started
+    io.save_checkpoint({"global_step": 7}, folder / "last.ckpt")
+    assert sorted(p.name for p in folder.iterdir()) == sorted([*others, ".last.ckpt.live0000.tmp", "last.ckpt"])
+    assert torch.load(folder / "last.ckpt", weights_only=True)["global_step"] == 7
 
 
 @pytest.mark.slow

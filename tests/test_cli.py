@@ -1,18 +1,18 @@
 """The command line as a user meets it: every bad value refused in one line before Lightning loads, the help page,
 and runs free of Lightning's advertising and SLURM hints.
 
-The table of bad values runs ``python train.py`` once per row, in parallel, in a session fixture; each row is then
-its own test: exit status 1, one ``Error:`` line naming the key (plus at most one ``hint:`` line), no traceback,
-and no run directory left behind.
+The table of bad values runs ``python train.py`` once per row, each in a process of its own forked after the shared
+imports (``tests/cli_batch.py``), in a module fixture; each row is then its own test: exit status 1, one ``Error:``
+line naming the key (plus at most one ``hint:`` line), no traceback, and no run directory left behind.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -112,8 +112,12 @@ def _train(args: list[str], run_dir: Path, env: dict[str, str] | None = None) ->
 def refusals(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[subprocess.CompletedProcess, Path]]:
     root = tmp_path_factory.mktemp("refusals")
     runs = [root / f"run{i}" for i in range(len(BAD))]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        procs = list(pool.map(_train, [overrides for overrides, _ in BAD], runs))
+    rows = [[*overrides, f"hydra.run.dir={run}"] for (overrides, _), run in zip(BAD, runs)]
+    batch = subprocess.run([sys.executable, "tests/cli_batch.py"], input=json.dumps(rows), cwd=ROOT,
+                           capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert batch.returncode == 0, batch.stderr[-3000:]
+    results = json.loads(batch.stdout)
+    procs = [subprocess.CompletedProcess(["train.py", *row], **result) for row, result in zip(rows, results)]
     return list(zip(procs, runs))
 
 

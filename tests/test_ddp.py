@@ -127,3 +127,21 @@ def test_multirun_with_ddp_spawn_runs_each_job_once_on_two_processes(tmp_path: P
     for job in ("0", "1"):
         assert len(read_scalars(sweep / job, "val/loss")) == 2 and (sweep / job / "checkpoints" / "last.ckpt").exists()
     assert proc.stderr.count("Launching 2 jobs locally") + proc.stdout.count("Launching 2 jobs locally") == 1
+
+
+def test_a_rank_destroys_its_gloo_process_group_at_exit_before_python_shuts_down(tmp_path: Path) -> None:
+    """The rank's group is gone when its exit handlers run (registered later, run earlier than this check)."""
+    script = tmp_path / "rank.py"
+    script.write_text(
+        "import atexit, torch.distributed as dist\n"
+        "from lrsched_pl.process_group import DestroyProcessGroupAtExit\n"
+        f"dist.init_process_group('gloo', init_method='file://{tmp_path / 'store'}', rank=0, world_size=1)\n"
+        "atexit.register(lambda: print('at exit, initialized:', dist.is_initialized(), flush=True))\n"
+        "DestroyProcessGroupAtExit().setup(None, None, 'fit')\n"
+        "DestroyProcessGroupAtExit().setup(None, None, 'fit')  # a second Trainer in the same rank: once\n"
+        "print('while running, initialized:', dist.is_initialized(), flush=True)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)}
+    proc = subprocess.run([sys.executable, str(script)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.splitlines() == ["while running, initialized: True", "at exit, initialized: False"]

@@ -1,6 +1,6 @@
 """The installable tool, as a new user meets it: a built wheel in a fresh venv, used from a folder outside the repo.
 
-One session-wide venv (torch==2.13.0 first, as the README says, then the wheel with the `cli` extra) serves every
+One session-wide venv (``pip install torch==2.13.0 <wheel>[cli]``, the README's install line) serves every
 test here: every entry point, a Hydra app of the user's own (``tests/package_fixtures``: its own model, data, trainer
 and callbacks configs, lightning-hydra-template layout) and LightningCLI. The LR each optimizer step used is
 recorded by the user's own callback and compared with the schedule's published formula.
@@ -47,9 +47,13 @@ def venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv holding torch==2.13.0 and the wheel with the `cli` extra: its ``bin`` folder."""
     root = tmp_path_factory.mktemp("venv")
     _run([sys.executable, "-m", "venv", str(root)], cwd=root)
-    pip = [str(root / "bin" / "python"), "-m", "pip", "install", "-q"]
-    _run([*pip, "torch==2.13.0"], cwd=root, timeout=900)
-    _run([*pip, f"{wheel}[cli]"], cwd=root, timeout=900)
+    python = str(root / "bin" / "python")
+    # the README's install line, one pip call; pip byte-compiles what it installs one file at a time, compileall
+    # does the same on every core (a few files of torch's dependencies do not compile, as under pip: rc ignored)
+    install = [python, "-m", "pip", "install", "-q", "--no-compile", "torch==2.13.0", f"{wheel}[cli]"]
+    _run(install, cwd=root, timeout=900)
+    site = _run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], cwd=root).stdout.strip()
+    _run([python, "-m", "compileall", "-q", "-j", "0", site], cwd=root, timeout=900, check=False)
     return root / "bin"
 
 

@@ -14,7 +14,7 @@ from functools import partial
 
 import pytest
 import torch
-from conftest import assert_curves_close
+from conftest import assert_curves_close, hf_wsd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -347,35 +347,6 @@ def test_warmup_inverse_sqrt_matches_huggingface(warmup, timescale):
 def test_inverse_sqrt_alone_matches_huggingface_without_warmup(timescale):
     ref = lambda_curve(partial(hf_inverse_sqrt, num_warmup_steps=0, timescale=timescale))
     assert_curves_close(our_curve(InverseSqrt(timescale=timescale)), ref)
-
-
-def hf_wsd(
-    current_step: int,
-    *,
-    num_warmup_steps: int,
-    num_decay_steps: int,
-    num_training_steps: int,
-    decay_type: str,
-    min_lr_ratio: float,
-    num_cycles: float = 0.5,
-) -> float:
-    # transformers.optimization.get_wsd_schedule, linear warmup, num_stable_steps from num_training_steps
-    num_stable_steps = num_training_steps - num_warmup_steps - num_decay_steps
-    if current_step < num_warmup_steps:
-        factor = float(current_step) / float(max(1, num_warmup_steps))
-        return max(0.0, factor * (1.0 - min_lr_ratio) + min_lr_ratio)
-    if current_step < num_warmup_steps + num_stable_steps:
-        return 1.0
-    if current_step < num_warmup_steps + num_stable_steps + num_decay_steps:
-        progress = float(current_step - num_warmup_steps - num_stable_steps) / float(max(1, num_decay_steps))
-        if decay_type == "linear":
-            factor = 1.0 - progress
-        elif decay_type == "cosine":
-            factor = 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * progress))
-        else:
-            factor = 1.0 - math.sqrt(progress)
-        return max(0.0, factor * (1.0 - min_lr_ratio) + min_lr_ratio)
-    return min_lr_ratio
 
 
 WSD_CASES = [

@@ -3,9 +3,9 @@
 References: torch's schedulers stepped on a dummy two-group optimizer (``ExponentialLR`` and ``StepLR`` with
 ``gamma > 1``, ``ChainedScheduler``, ``CosineAnnealingLR``); optax's schedules (``exponential_decay`` with
 ``end_value``, ``linear_schedule``, ``cosine_decay_schedule`` with ``exponent``, ``sgdr_schedule``) transcribed from
-``optax/schedules/_schedule.py`` and ``_join.py``; HuggingFace's ``warmup_type`` from ``_get_wsd_scheduler_lambda`` in
-``transformers/optimization.py``. Then the config layer: every new key composes and reaches the schedule, bad values
-are refused naming the key, and the preview draws the new option.
+``optax/schedules/_schedule.py`` and ``_join.py``; HuggingFace's ``warmup_type`` (``_get_wsd_scheduler_lambda`` in
+``transformers/optimization.py``, written out once in ``conftest.hf_wsd``). Then the config layer: every new key
+composes and reaches the schedule, bad values are refused naming the key, and the preview draws the new option.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 import torch
-from conftest import assert_curves_close, torch_lr_curve
+from conftest import assert_curves_close, hf_wsd, torch_lr_curve
 
 from lrsched_pl.compose import Product, Sequence, Warmup
 from lrsched_pl.config import build_schedule
@@ -127,39 +127,6 @@ def optax_sgdr_schedule(cosine_kwargs):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# HuggingFace, transcribed from transformers/optimization.py
-# ---------------------------------------------------------------------------------------------------------------
-
-
-def hf_wsd_lambda(current_step, *, num_warmup_steps, num_stable_steps, num_decay_steps, warmup_type, decay_type,
-                  min_lr_ratio, num_cycles=0.5):  # fmt: skip
-    """transformers.optimization._get_wsd_scheduler_lambda, written out."""
-    if current_step < num_warmup_steps:
-        progress = float(current_step) / float(max(1, num_warmup_steps))
-        if warmup_type == "linear":
-            factor = progress
-        elif warmup_type == "cosine":
-            factor = 0.5 * (1.0 - math.cos(math.pi * progress))
-        elif warmup_type == "1-sqrt":
-            factor = 1.0 - math.sqrt(1.0 - progress)
-        factor = factor * (1.0 - min_lr_ratio) + min_lr_ratio
-        return max(0.0, factor)
-    if current_step < num_warmup_steps + num_stable_steps:
-        return 1.0
-    if current_step < num_warmup_steps + num_stable_steps + num_decay_steps:
-        progress = float(current_step - num_warmup_steps - num_stable_steps) / float(max(1, num_decay_steps))
-        if decay_type == "linear":
-            factor = 1.0 - progress
-        elif decay_type == "cosine":
-            factor = 0.5 * (1.0 + math.cos(math.pi * float(num_cycles) * 2.0 * progress))
-        elif decay_type == "1-sqrt":
-            factor = 1.0 - math.sqrt(progress)
-        factor = factor * (1.0 - min_lr_ratio) + min_lr_ratio
-        return max(0.0, factor)
-    return min_lr_ratio
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Growth and end_factor
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -266,7 +233,7 @@ def test_warmup_shapes_match_huggingface_warmup_type(shape, warmup, decay, ratio
     lr0 = GROUP_LRS[0]
     ours = Warmup(WarmupStableDecay(decay=decay, min_lr=ratio * lr0), warmup, ratio, shape).bind(RUN)
     for t in range(RUN):
-        ref = lr0 * hf_wsd_lambda(
+        ref = lr0 * hf_wsd(
             t, num_warmup_steps=warmup, num_stable_steps=RUN - warmup - decay, num_decay_steps=decay,
             warmup_type=shape, decay_type="cosine", min_lr_ratio=ratio,
         )  # fmt: skip
