@@ -29,6 +29,7 @@ from lrsched_pl.report_rows import (
     Stat,
     assign_baselines,
     flag_incomplete,
+    is_branch_sweep,
     rows_of,
     shorten,
     sort_rows,
@@ -77,7 +78,11 @@ def write_report(
         return write_jobs_only(Report(sweep_dir, metric, out / "report.md", out / "report.csv", [], [], missing, [],
                                        [], None))  # fmt: skip
     rows = rows_of(runs)
-    incomplete, no_baseline, common = flag_incomplete(rows), assign_baselines(rows), shorten(rows)
+    if is_branch_sweep(rows):  # cooldown branches differ in length on purpose; branch_report compares them
+        incomplete, common = flag_incomplete(rows, lengths=False), shorten(rows)
+        no_baseline = "cooldown branches are compared by their total steps (the Cooldown branches section)"
+    else:
+        incomplete, no_baseline, common = flag_incomplete(rows), assign_baselines(rows), shorten(rows)
     sort_rows(rows, metric)
     report = Report(sweep_dir, metric, out / "report.md", out / "report.csv", [out / f"{n}.png" for n in FIGURES],
                     rows, missing, incomplete, common, no_baseline)  # fmt: skip

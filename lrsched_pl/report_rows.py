@@ -135,10 +135,16 @@ def _seed(run: Run) -> str:
     return next((o for o in run.overrides if override_key(o) == "seed"), run.name)
 
 
-def flag_incomplete(rows: list[Row]) -> list[str]:
-    """Notes each run with fewer validations than the sweep's longest, or whose job failed or was interrupted;
-    returns a line per such run."""
-    n = max(len(run.curves["val/loss"]) for row in rows for run in row.runs)
+def is_branch_sweep(rows: list[Row]) -> bool:
+    """Whether every run is a cooldown branch (``lrsched-branch``): runs of different lengths on purpose, compared by
+    :mod:`lrsched_pl.branch_report`, not against a baseline."""
+    return all(any("callbacks.cooldown" in o for o in run.config) for row in rows for run in row.runs)
+
+
+def flag_incomplete(rows: list[Row], lengths: bool = True) -> list[str]:
+    """Notes each run whose job failed or was interrupted and, with ``lengths``, each with fewer validations than
+    the sweep's longest; returns a line per such run."""
+    n = max(len(run.curves["val/loss"]) for row in rows for run in row.runs) if lengths else 0
     lines = []
     for row in rows:
         for run in (run for run in row.runs if run.outcome):

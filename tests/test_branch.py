@@ -97,6 +97,8 @@ def test_a_sweep_of_lengths_is_one_command_and_its_report_compares_them(parent: 
     markdown = (report / "report.md").read_text()
     assert "## Cooldown branches" in markdown and "![cooldown branches](branches.png)" in markdown
     assert sum(line.startswith("| cooldown-linear-") for line in markdown.splitlines()) == 2
+    # branches of different lengths on purpose: not "incomplete", and none is a constant-LR "baseline"
+    assert "incomplete" not in markdown and "| baseline" not in markdown and "compared by their total steps" in markdown
 
 
 BAD = {  # name: (arguments after the run dir, the key named in the one line)
