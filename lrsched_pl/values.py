@@ -162,6 +162,7 @@ def assign(
                     "`configure_optimizers` or the `param_groups` builder)",
                 )  # fmt: skip
     out: list[list[tuple[dict[str, Any], tuple[int, int]]]] = [[] for _ in values]
+    skipped: set[int] = set()  # weight-decay values that passed over a group without weight decay
     for group, where in groups:
         name = group_name(group, where)
         for key in dict.fromkeys(v.key for v in values):
@@ -169,6 +170,7 @@ def assign(
             if not mine:
                 mine = [k for k, v in enumerate(values) if v.key == key and v.groups is None]
                 if key == WEIGHT_DECAY and mine and has_key(group, key) and read(group, key) == 0.0:
+                    skipped.update(mine)
                     continue  # a no-decay group stays without weight decay unless named
             if len(mine) > 1:
                 raise ConfigValueError(
@@ -184,8 +186,8 @@ def assign(
                         + (" (neither `momentum` nor `betas`)" if key == MOMENTUM else ""),
                     )  # fmt: skip
                 out[mine[0]].append((group, where))
-    for value, name, found in zip(values, names, out):
-        if not found:  # only a weight decay for every group can end up here: each group had none
+    for k, (value, name, found) in enumerate(zip(values, names, out)):
+        if not found and k in skipped:  # a weight decay for every group, and every group had none
             raise ConfigValueError(
                 name, "set",
                 f"unset, or with param groups to write: every group has `{value.key}` 0 (set optimizer.{value.key} "
