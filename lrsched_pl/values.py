@@ -112,14 +112,6 @@ def read(group: dict[str, Any], key: str) -> float:
     return float(group[key])
 
 
-def write(group: dict[str, Any], key: str, value: float) -> None:
-    """Writes ``value``: SGD-style ``momentum`` or Adam-style ``betas[0]`` for ``momentum`` (as torch's OneCycleLR)."""
-    if key == MOMENTUM and "betas" in group:
-        group["betas"] = (value, *group["betas"][1:])
-    else:
-        group[key] = value
-
-
 # ---- which value writes which group ------------------------------------------------------------------------------
 
 
@@ -157,7 +149,7 @@ def assign(
         for wanted in value.groups or ():
             if wanted not in known:
                 raise ConfigValueError(
-                    f"{name}.groups" if value.groups and "[" not in name else name, wanted,
+                    _groups_key(name), wanted,
                     f"one of the optimizer's param groups {known} (groups are named by the model's "
                     "`configure_optimizers` or the `param_groups` builder)",
                 )  # fmt: skip
@@ -194,6 +186,14 @@ def assign(
                 f"> 0, or name the groups in {name}.groups)",
             )  # fmt: skip
     return out
+
+
+def _groups_key(name: str) -> str:
+    """The key that named the groups: ``wd_schedule.groups``, ``group_schedules.head`` (its own name), or the
+    Python value's description."""
+    if name.startswith("group_schedules."):
+        return name.rsplit(".", 1)[0]
+    return name if "[" in name else f"{name}.groups"
 
 
 def targets(
