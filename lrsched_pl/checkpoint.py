@@ -197,6 +197,14 @@ def check_schedule_state(state: Any) -> None:
             for j, v in enumerate(row):
                 if v is not None and (not _real(v) or not math.isfinite(v) or v < 0):
                     raise refuse(f"the base {key} of optimizer {i}, param group {j}", v, "a finite number >= 0")
+    lengths = state.get("lengths")
+    if lengths is not None and not (isinstance(lengths, dict) and all(
+            v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0) for v in lengths.values())):
+        raise refuse("`lengths`", lengths, "a dict: interval -> run length (an int >= 0, or None)")
+    for warp in state.get("warps") or []:
+        if not (isinstance(warp, (list, tuple)) and len(warp) == 4 and warp[0] in ("step", "epoch")
+                and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in warp[1:])):
+            raise refuse("a rebind in `warps`", warp, "[interval, t0, old length, new length] with ints >= 0")
     plateau = state.get("plateau")
     if plateau is None:
         return

@@ -39,3 +39,16 @@ def test_an_unknown_length_now_or_one_the_schedules_ignore_keeps_the_checkpoints
 
 def test_a_checkpoint_without_lengths_binds_to_the_run() -> None:  # written before lengths were saved
     assert binding({"base_lrs": [[0.1]]}, {"step": 30, "epoch": 6}, TIMES, rebind=True) == Binding({"step": 30, "epoch": 6})
+
+
+def test_a_tampered_binding_in_the_checkpoint_is_refused_before_anything_is_restored() -> None:
+    import pytest
+
+    from lrsched_pl.checkpoint import CheckpointError, check_schedule_state
+
+    for bad in ({"lengths": {"step": -3}}, {"lengths": [20]}, {"warps": [["step", 10, 20]]},
+                {"warps": [["day", 1, 2, 3]]}, {"base_values": {"weight_decay": [[float("nan")]]}}):  # fmt: skip
+        with pytest.raises(CheckpointError) as err:
+            check_schedule_state({"base_lrs": [[0.1]], **bad})
+        assert "\n" not in str(err.value)
+    check_schedule_state({"base_lrs": [[0.1]], **SAVED, "base_values": {"momentum": [[0.9, None]]}})
