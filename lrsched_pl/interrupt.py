@@ -4,8 +4,11 @@ Lightning turns SIGTERM into a stop at the next batch boundary (``SIGTERMExcepti
 0, which a scheduler or script reads as success), and Ctrl+C into an immediate ``KeyboardInterrupt`` that can land in
 the middle of a batch. Here, while the Trainer fits, a first SIGINT takes Lightning's SIGTERM path (the batch ends,
 ``ModelCheckpoint(save_on_exception=True)`` saves a checkpoint that resumes exactly), a second one interrupts at once;
-either way the process then exits with 130 (SIGINT) or 143 (SIGTERM). Before fitting (imports, set-up) a signal
-stops the run at once, and :func:`exit_on_signals` leaves no run directory behind.
+either way the process then exits with 130 (SIGINT) or 143 (SIGTERM). Before fitting (imports, set-up) a signal is
+recorded and stops the run at the next safe point (:func:`stop_if_received`, when fitting starts, before the first
+step), never inside an import, which would leave modules half-imported (numpy, measured: the process then
+failed with an ``AttributeError`` instead of exiting 143); a second Ctrl+C stops at once. :func:`exit_on_signals`
+leaves no run directory behind.
 """
 
 from __future__ import annotations
@@ -51,7 +54,9 @@ def _handler(signum: int, frame: Any) -> None:
     if first:
         _State.received = signum
     if not _State.fitting:
-        raise Interrupted(signum)
+        if signum == signal.SIGINT and not first:
+            raise Interrupted(signum)  # a second Ctrl+C: at once
+        return  # stopped at the next safe point (stop_if_received), never inside an import
     if signum == signal.SIGINT:
         if not first:
             raise KeyboardInterrupt  # a second Ctrl+C: at once, as Lightning would
@@ -59,13 +64,22 @@ def _handler(signum: int, frame: Any) -> None:
     # SIGTERM while fitting: Lightning's own handler, registered in front of this one, stops at the batch boundary
 
 
+def stop_if_received() -> None:
+    """A safe point: raises :class:`Interrupted` if a signal arrived while the run was setting up.
+
+    Raises:
+        Interrupted: For the first SIGINT/SIGTERM received.
+    """
+    if _State.received is not None:
+        raise Interrupted(_State.received)
+
+
 @contextlib.contextmanager
 def fitting() -> Iterator[None]:
     """Around ``trainer.fit``: signals are left to Lightning's graceful stop (and recorded for the exit code)."""
     _State.fitting = True
     try:
-        if _State.received is not None:  # arrived just before: stop before the first step
-            raise Interrupted(_State.received)
+        stop_if_received()  # arrived during the set-up: stop before the first step
         yield
     finally:
         _State.fitting = False
@@ -89,7 +103,9 @@ def exit_on_signals(main: Callable[..., Any]) -> Callable[..., Any]:
             return main(cfg)
         previous = {signum: signal.signal(signum, _handler) for signum in SIGNALS}
         try:
-            return main(cfg)
+            result = main(cfg)
+            stop_if_received()  # a signal after the fit, or during a set-up that never reached it: still a stop
+            return result
         except (KeyboardInterrupt, SystemExit) as stop:
             signum = _State.received
             if signum is None or (isinstance(stop, SystemExit) and stop.code not in (None, 0, 1)):

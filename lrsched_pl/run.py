@@ -6,6 +6,7 @@ import logging
 import shutil
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -93,6 +94,7 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
         if signum is None:
             raise
         if trainer.global_step == 0 and ckpt_path is None:
+            _close_writer(logger)  # or it writes its event file again when it flushes at exit
             _remove_new_entries(output_dir, existing)
         log.warning(
             f"Run stopped by {interrupt.SIGNALS.get(signum, signum)} after step {trainer.global_step}; "
@@ -108,6 +110,13 @@ def train(cfg: DictConfig, sweep: bool = False) -> float | None:
     note = _checkpoint_note(trainer)
     log.log(level, f"Run finished after step {trainer.global_step}: {cfg.objective} = {value}; {note}")
     return None if value is None else float(value)
+
+
+def _close_writer(logger: Any) -> None:
+    """Closes a logger's event-file writer, if it has one open (TensorBoard's reopens a removed file on flush)."""
+    writer = getattr(logger, "_experiment", None)
+    if writer is not None and hasattr(writer, "close"):
+        writer.close()
 
 
 def _checkpoint_note(trainer: pl.Trainer) -> str:
