@@ -134,7 +134,7 @@ class ScheduleCallback(Callback):
 
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        _log_scheduled_keys(trainer, {v.key for v in self.values} | ({MOMENTUM} if _cycles(self.schedule) else set()))
+        _log_scheduled_keys(trainer, {v.key for v in self.values} | ({MOMENTUM} if cycles_momentum(self.schedule) else set()))
         if trainer.lr_scheduler_configs:
             names = [type(c.scheduler).__name__ for c in trainer.lr_scheduler_configs]
             raise RuntimeError(
@@ -244,15 +244,11 @@ class ScheduleCallback(Callback):
 
     # ---- the work --------------------------------------------------------------------------------------------
 
-    def _all_values(self, lengths: dict[str, int | None]) -> tuple[list[ScheduledValue], list[str]]:
+    def _all_values(self) -> tuple[list[ScheduledValue], list[str]]:
         """The LR's scheduled value, its cycled momentum (``onecycle``, ``cyclic``), then ``values``; with names."""
         lr = ScheduledValue(LR, self.schedule, self.interval)
         found, names = [lr], [self._names.schedule]
-        try:
-            probe = self.schedule.bind(lengths[self.interval])
-        except ConfigValueError as err:
-            raise err.under(self._names.schedule) from None
-        if cycles_momentum(probe, lengths[self.interval]):
+        if cycles_momentum(self.schedule):
             found.append(ScheduledValue(MOMENTUM, CycledMomentum(self.schedule), self.interval))
             names.append(self._names.schedule_key("cycle_momentum", False) + " (the schedule cycles momentum)")
         found += self.values
@@ -271,7 +267,7 @@ class ScheduleCallback(Callback):
     def _bind(self, trainer: pl.Trainer) -> None:
         """Binds every scheduled value to the run's length and decides which param groups each one writes."""
         binding = self._binding
-        values, names = self._all_values(binding.ends())
+        values, names = self._all_values()
         if len(values) > 1 and isinstance(values[1].schedule, CycledMomentum):
             for opt in trainer.optimizers:
                 if not all(has_key(g, MOMENTUM) for g in opt.param_groups):
@@ -368,12 +364,6 @@ def _log_scheduled_keys(trainer: pl.Trainer, keys: set[str]) -> None:
         if isinstance(callback, LearningRateMonitor):
             callback.log_weight_decay = callback.log_weight_decay or WEIGHT_DECAY in keys
             callback.log_momentum = callback.log_momentum or MOMENTUM in keys
-
-
-def _cycles(schedule: Schedule) -> bool:
-    from lrsched_pl.config import cycles_momentum as cycles
-
-    return cycles(schedule)
 
 
 def _epochs(trainer: pl.Trainer) -> int:

@@ -14,10 +14,10 @@ import difflib
 from typing import Any
 
 from lrsched_pl.argspecs import KNOWN, WITH_MOMENTUM
-from lrsched_pl.config import cycles_momentum
 from lrsched_pl.errors import ConfigValueError, UnknownKeyError
 from lrsched_pl.rules import BOOL, NAME, Rule, choice, integer, optional
 from lrsched_pl.signatures import init_params
+from lrsched_pl.values import cycles_momentum
 
 SCHEDULE_TARGET = "lrsched_pl.config.schedule_callback"
 # Another spelling of a class the tables know.

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from lrsched_pl.compose import Product, Sequence, Warmup, check_warmup_shape
 from lrsched_pl.errors import ConfigValueError, UnknownKeyError, check_float
 from lrsched_pl.plateau import ReducePlateau
-from lrsched_pl.values import LR, MOMENTUM, WEIGHT_DECAY, ScheduledValue
+from lrsched_pl.values import LR, MOMENTUM, WEIGHT_DECAY, ScheduledValue, cycles_momentum
 from lrsched_pl.schedules import (
     Constant,
     CosineDecay,
@@ -87,14 +87,6 @@ def natural_interval(schedule: Schedule | ReducePlateau) -> Literal["step", "epo
         if type(schedule) is option.cls:
             return option.interval
     return "step"
-
-
-def cycles_momentum(schedule: Any) -> bool:
-    """Whether a schedule (a warmup's inner one, any segment of a sequence) writes the momentum."""
-    if getattr(schedule, "cycle_momentum", False):
-        return True
-    inner = [getattr(schedule, "inner", None), *getattr(schedule, "schedules", ())]
-    return any(cycles_momentum(s) for s in inner if s is not None)
 
 
 def _plain(node: DictConfig | dict[str, Any]) -> dict[str, Any]:

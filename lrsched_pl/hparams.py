@@ -32,7 +32,7 @@ def charts_for(callbacks: list[Any], optimizer_target: str) -> list[str]:
     from lightning.pytorch.callbacks import LearningRateMonitor
 
     from lrsched_pl.callback import ScheduleCallback
-    from lrsched_pl.config import cycles_momentum
+    from lrsched_pl.values import cycles_momentum
 
     keys: set[str] = set()
     for callback in callbacks:

@@ -92,9 +92,13 @@ class CycledMomentum(Schedule):
         return None
 
 
-def cycles_momentum(schedule: Schedule, length: int | None) -> bool:
-    """Whether ``schedule`` (bound) sets a momentum at the start or the end of the run (a warmup sets none)."""
-    return schedule.momentum(0) is not None or bool(length) and schedule.momentum(length - 1) is not None
+def cycles_momentum(schedule: Any) -> bool:
+    """Whether a schedule (a warmup's inner one, any segment of a sequence or factor of a product) cycles the
+    momentum: then its :class:`CycledMomentum` is a scheduled value too."""
+    if getattr(schedule, "cycle_momentum", False):
+        return True
+    inner = [getattr(schedule, "inner", None), *getattr(schedule, "schedules", ())]
+    return any(cycles_momentum(s) for s in inner if s is not None)
 
 
 # ---- reading and writing a key of a param group ------------------------------------------------------------------

@@ -248,3 +248,27 @@ def test_a_run_with_scheduled_weight_decay_and_momentum_gets_their_custom_scalar
     tags = set(acc.Tags()["scalars"])
     for title, tag in (("weight decay", "lr-SGD-weight_decay"), ("momentum", "lr-SGD-momentum")):
         assert tag in tags and re.match(charts[title], tag) and not re.match(charts["learning rate"], tag)
+
+
+def test_a_momentum_cycling_segment_in_the_middle_of_a_sequence_cycles_it_there(tmp_path: Path) -> None:
+    """[constant, onecycle over 5 steps, constant]: torch's ``OneCycleLR`` momentum in the middle, the configured
+    momentum (0.9) outside it (a check of the run's first and last step alone would miss the segment)."""
+    from torch.optim.lr_scheduler import OneCycleLR
+
+    from lrsched_pl import OneCycle, Sequence
+
+    class WithMomentum(TinyModule):
+        def configure_optimizers(self) -> Any:
+            return torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9)
+
+    used = Used()
+    callback = ScheduleCallback(Sequence((Constant(), OneCycle(total=5), Constant()), boundaries=(3, 8)), interval="step")
+    make_trainer(tmp_path, [callback, used], max_epochs=1, logger=False).fit(WithMomentum(n_batches=12))
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+    sched, ref = OneCycleLR(opt, max_lr=0.1, total_steps=5), []
+    for _ in range(5):
+        ref.append(opt.param_groups[0]["momentum"])
+        opt.step()
+        sched.step()
+    expected = [0.9] * 3 + ref + [0.9] * 4
+    assert [math.isclose(s[0]["momentum"], m, rel_tol=1e-12) for s, m in zip(used.steps.values(), expected)] == [True] * 12
